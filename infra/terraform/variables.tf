@@ -1,0 +1,340 @@
+variable "project_id" {
+  type        = string
+  description = "Google Cloud project to deploy into (one project per environment)."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "A project id is 6-30 lowercase letters, digits or hyphens and starts with a letter."
+  }
+}
+
+variable "environment" {
+  type        = string
+  description = "Environment name, used in labels (dev or prod)."
+
+  validation {
+    condition     = contains(["dev", "prod"], var.environment)
+    error_message = "The environment must be dev or prod."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region of every regional resource (functions, Cloud Run, Redis, Scheduler, bucket, registry)."
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "The region must look like us-central1."
+  }
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of resource names other than topics (functions, service accounts, Redis, ...)."
+  default     = "tickcast"
+
+  validation {
+    # Keeps "<prefix>-features"-style service account ids (6-30 chars) and the 25-char connector name valid.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,11}$", var.name_prefix))
+    error_message = "The name prefix must be 2-12 lowercase letters, digits or hyphens and start with a letter."
+  }
+}
+
+variable "topic_prefix" {
+  type        = string
+  description = "Prefix of every topic name; passed to the code as TICKCAST_TOPIC_PREFIX, so both always agree."
+  default     = "tickcast-"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9._-]*$", var.topic_prefix))
+    error_message = "The topic prefix must start with a letter and contain only letters, digits, '-', '_' or '.'."
+  }
+}
+
+variable "build_dir" {
+  type        = string
+  description = "Directory that `tickcast stage` filled (build/<function>/); null means <repo>/build."
+  default     = null
+}
+
+variable "topic_retention" {
+  type        = string
+  description = "Message retention on the pipeline topics, so subscriptions can be replayed with seek."
+  default     = "86400s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.topic_retention))
+    error_message = "Write the retention in seconds, e.g. \"86400s\"."
+  }
+}
+
+variable "deadletter_retention" {
+  type        = string
+  description = "Retention of the dead-letter topic and its inspection subscription (at most 31 days)."
+  default     = "604800s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.deadletter_retention))
+    error_message = "Write the retention in seconds, e.g. \"604800s\"."
+  }
+}
+
+variable "max_delivery_attempts" {
+  type        = number
+  description = "Push deliveries of one message before Pub/Sub dead-letters it."
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub accepts 5 to 100 delivery attempts."
+  }
+}
+
+variable "retry_backoff" {
+  type = object({
+    minimum = string
+    maximum = string
+  })
+  description = "Exponential backoff of push retries, e.g. { minimum = \"1s\", maximum = \"60s\" }."
+  default = {
+    minimum = "1s"
+    maximum = "60s"
+  }
+
+  validation {
+    condition = alltrue([
+      for d in [var.retry_backoff.minimum, var.retry_backoff.maximum] :
+      can(regex("^[0-9]+s$", d)) && try(tonumber(trimsuffix(d, "s")) <= 600, false)
+    ])
+    error_message = "Backoffs are written like \"10s\" and Pub/Sub caps them at 600s."
+  }
+}
+
+variable "function_scaling" {
+  type = map(object({
+    max_instances   = number
+    min_instances   = optional(number, 0)
+    concurrency     = number
+    cpu             = optional(string, "1")
+    memory          = optional(string, "512Mi")
+    timeout_seconds = optional(number, 60)
+  }))
+  description = "Per-function scaling (ingest, features, predict): max instances, request concurrency, CPU, memory, timeout."
+  default = {
+    ingest   = { max_instances = 20, concurrency = 16 }
+    features = { max_instances = 20, concurrency = 16 }
+    predict  = { max_instances = 10, concurrency = 8 }
+  }
+
+  validation {
+    condition     = alltrue([for k, v in var.function_scaling : contains(["ingest", "features", "predict"], k)])
+    error_message = "Keys of function_scaling must be ingest, features or predict."
+  }
+
+  validation {
+    condition = alltrue([
+      for v in values(var.function_scaling) :
+      v.max_instances >= 1 && v.min_instances >= 0 && v.min_instances <= v.max_instances && v.concurrency >= 1 && v.concurrency <= 1000
+    ])
+    error_message = "Need 1 <= max_instances, 0 <= min_instances <= max_instances and 1 <= concurrency <= 1000."
+  }
+
+  validation {
+    # Cloud Run rejects concurrency > 1 on fractional CPU.
+    condition     = alltrue([for v in values(var.function_scaling) : v.concurrency == 1 || tonumber(v.cpu) >= 1])
+    error_message = "A function with concurrency above 1 needs cpu >= 1."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.function_scaling) : v.timeout_seconds >= 10 && v.timeout_seconds <= 600])
+    error_message = "Function timeouts must be 10-600 s (the push ack deadline follows the timeout)."
+  }
+}
+
+variable "bar_seconds" {
+  type        = number
+  description = "TICKCAST_BAR_SECONDS: length of a time bar."
+  default     = 60
+
+  validation {
+    condition     = var.bar_seconds > 0 && var.bar_seconds <= 86400 && floor(var.bar_seconds) == var.bar_seconds
+    error_message = "bar_seconds must be a whole number of seconds between 1 and 86400."
+  }
+}
+
+variable "log_level" {
+  type        = string
+  description = "TICKCAST_LOG_LEVEL of every stage."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "The log level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "model_uri" {
+  type        = string
+  description = "TICKCAST_MODEL_URI of the predict stage: builtin:baseline, or gs://<artifacts bucket>/models/... ."
+  default     = "builtin:baseline"
+}
+
+variable "horizon_bars" {
+  type        = number
+  description = "TICKCAST_HORIZON_BARS: how many bars ahead a prediction looks."
+  default     = 1
+
+  validation {
+    condition     = var.horizon_bars >= 1
+    error_message = "horizon_bars must be at least 1."
+  }
+}
+
+variable "redis_memory_size_gb" {
+  type        = number
+  description = "Memorystore capacity; dedupe keys dominate it (see `tickcast cost`)."
+  default     = 1
+
+  validation {
+    condition     = var.redis_memory_size_gb >= 1 && var.redis_memory_size_gb <= 300
+    error_message = "Memorystore for Redis sizes are 1-300 GB."
+  }
+}
+
+variable "redis_version" {
+  type        = string
+  description = "Memorystore Redis version."
+  default     = "REDIS_7_2"
+
+  validation {
+    condition     = can(regex("^REDIS_[0-9]+_[0-9X]+$", var.redis_version))
+    error_message = "Use a Memorystore version id such as REDIS_7_2."
+  }
+}
+
+variable "connector_cidr" {
+  type        = string
+  description = "Unused /28 range for the Serverless VPC Access connector's subnet."
+  default     = "10.8.0.0/28"
+
+  validation {
+    condition     = can(cidrhost(var.connector_cidr, 0)) && endswith(var.connector_cidr, "/28")
+    error_message = "The connector subnet must be a /28 CIDR block."
+  }
+}
+
+variable "connector_instances" {
+  type = object({
+    min = number
+    max = number
+  })
+  description = "Serverless VPC Access connector instance bounds (e2-micro)."
+  default = {
+    min = 2
+    max = 3
+  }
+
+  validation {
+    condition     = var.connector_instances.min >= 2 && var.connector_instances.max > var.connector_instances.min && var.connector_instances.max <= 10
+    error_message = "Connectors need 2 <= min < max <= 10 instances."
+  }
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Firestore location (multi-region nam5/eur3 or a region); cannot change after creation."
+  default     = "nam5"
+}
+
+variable "firestore_pitr" {
+  type        = bool
+  description = "Enable Firestore point-in-time recovery (7 days of versions, billed as storage)."
+  default     = true
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the Firestore database and the bridge service from `terraform destroy`."
+  default     = true
+}
+
+variable "bridge_image_tag" {
+  type        = string
+  description = "Tag of the ws_bridge image in Artifact Registry (scripts/deploy.sh uses the git commit)."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.bridge_image_tag))
+    error_message = "Not a valid Docker tag."
+  }
+}
+
+variable "bridge_scaling" {
+  type = object({
+    min_instances = number
+    max_instances = number
+    concurrency   = number
+    cpu           = optional(string, "1")
+    memory        = optional(string, "512Mi")
+  })
+  description = "ws_bridge scaling: min instances (warm listeners), max instances, and concurrent WebSockets per instance."
+  default = {
+    min_instances = 1
+    max_instances = 10
+    concurrency   = 250
+  }
+
+  validation {
+    condition = (
+      var.bridge_scaling.min_instances >= 0 &&
+      var.bridge_scaling.max_instances >= max(1, var.bridge_scaling.min_instances) &&
+      var.bridge_scaling.concurrency >= 1 && var.bridge_scaling.concurrency <= 1000
+    )
+    error_message = "Need 0 <= min_instances <= max_instances (>= 1) and 1 <= concurrency <= 1000."
+  }
+}
+
+variable "ws_jwt_secret_version" {
+  type        = string
+  description = "Version of the JWT signing secret the bridge reads (a number, or latest)."
+  default     = "latest"
+
+  validation {
+    condition     = can(regex("^([0-9]+|latest)$", var.ws_jwt_secret_version))
+    error_message = "Use a version number or latest."
+  }
+}
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Monitoring notification channel ids that the alert policies notify."
+  default     = []
+}
+
+variable "alert_thresholds" {
+  type = object({
+    deadletter_backlog  = optional(number, 0)
+    function_5xx_per_s  = optional(number, 0.5)
+    e2e_latency_p99_ms  = optional(number, 5000)
+    redis_memory_ratio  = optional(number, 0.8)
+  })
+  description = "Alert thresholds: dead-letter backlog (messages), function 5xx rate, end-to-end p99 latency (ms), Redis memory usage ratio."
+  default     = {}
+
+  validation {
+    condition     = var.alert_thresholds.redis_memory_ratio > 0 && var.alert_thresholds.redis_memory_ratio < 1
+    error_message = "redis_memory_ratio is a fraction between 0 and 1."
+  }
+}
+
+variable "bridge_connect_log_filter" {
+  type        = string
+  description = "Logging filter clause that matches the bridge's one log line per accepted WebSocket (counted by a log-based metric)."
+  default     = "jsonPayload.event=\"ws_connect\""
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Extra labels on every resource that takes labels."
+  default     = {}
+}

@@ -1,0 +1,3 @@
+"""tickcast: real-time market indicators and predictions on Google Cloud."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""ws_bridge: Firestore document changes streamed to WebSocket clients."""

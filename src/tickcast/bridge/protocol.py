@@ -1,0 +1,107 @@
+"""Client -> server messages of the WebSocket protocol (validated from bytes).
+
+Server -> client frames are plain dicts built by `frame()`; every one has a `type`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from tickcast.schema import Symbol
+
+Channel = Literal["predictions", "alerts", "bars"]
+MAX_SYMBOLS_PER_MESSAGE = 200
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _Symbols(_Msg):
+    channel: Channel = "predictions"
+    symbol: Symbol | None = None
+    symbols: Annotated[list[Symbol], Field(max_length=MAX_SYMBOLS_PER_MESSAGE)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _Symbols:
+        if (self.symbol is None) == (self.symbols is None):
+            raise ValueError("give exactly one of 'symbol' or 'symbols'")
+        if self.symbols is not None and not self.symbols:
+            raise ValueError("'symbols' is empty")
+        return self
+
+    @property
+    def symbol_list(self) -> list[str]:
+        return [self.symbol] if self.symbol is not None else list(dict.fromkeys(self.symbols or []))
+
+
+class Subscribe(_Symbols):
+    type: Literal["subscribe"]
+    since: dict[Symbol, int] | None = None  # replay history after these seqs first
+
+
+class Unsubscribe(_Symbols):
+    type: Literal["unsubscribe"]
+
+
+class Ping(_Msg):
+    type: Literal["ping"]
+    id: str | int | None = None
+
+
+class RequestOptions(_Msg):
+    horizon: str | None = None
+    confidence: Annotated[float, Field(gt=0, lt=1)] | None = None
+    model: str | None = None
+
+
+class RequestPrediction(_Msg):
+    type: Literal["request_prediction"]
+    symbol: Symbol
+    options: RequestOptions = RequestOptions()
+    id: str | int | None = None
+
+
+class Auth(_Msg):
+    type: Literal["auth"]
+    token: str
+
+
+ClientMessage = Annotated[
+    Subscribe | Unsubscribe | Ping | RequestPrediction | Auth, Field(discriminator="type")
+]
+_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+KNOWN_TYPES = ("subscribe", "unsubscribe", "ping", "request_prediction", "auth")
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse(data: str | bytes) -> ClientMessage:
+    try:
+        return _adapter.validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ProtocolError("invalid_json", "message is not valid JSON") from None
+        if first["type"] in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type"):
+            raise ProtocolError(
+                "unknown_type", f"'type' must be one of {', '.join(KNOWN_TYPES)}"
+            ) from None
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        raise ProtocolError("invalid_message", f"{where}: {first['msg']}") from None
+
+
+def frame(type_: str, **fields: Any) -> str:
+    return orjson.dumps({"type": type_, **fields}, default=str).decode()
+
+
+def error_frame(code: str, message: str) -> str:
+    return frame("error", code=code, message=message)

@@ -1,0 +1,1 @@
+"""Features: time bars and incremental indicators, state in Redis."""

@@ -1,0 +1,157 @@
+"""Time bars by event time (pure).
+
+Policy, in one place:
+- A tick belongs to the bar [t, t + bar) that contains its event time; open and
+  close are the prices of the earliest and latest event times, not arrival order.
+- A bar closes when the watermark (the newest event time seen, or a clock
+  message's time) passes its end plus the grace period. Closing a bar closes
+  every earlier bar too, so bars leave in time order.
+- A tick for a bar that has already closed is late: counted and dropped (the
+  bar it belonged to was published; rewriting history would break `seq`).
+- Empty intervals make no bar.
+- Trades and vendor bars build bars; quotes update nothing here.
+- A vendor bar of exactly the configured length is taken as a bar directly;
+  one of another length is folded in like a trade at its close, with its volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tickcast.schema import Bar, Tick
+
+NS_PER_MS = 1_000_000
+
+
+@dataclass(slots=True)
+class OpenBar:
+    t: int  # start, epoch ms
+    o: float
+    h: float
+    low: float
+    c: float
+    v: float
+    pv: float  # sum(price * size): the VWAP numerator
+    n: int
+    first_ns: int
+    last_ns: int
+
+    @classmethod
+    def start(cls, t: int, tick: Tick) -> OpenBar:
+        b = cls(t, tick.price, tick.price, tick.price, tick.price, 0.0, 0.0, 0, tick.ts, tick.ts)
+        b.add(tick)
+        return b
+
+    def add(self, tick: Tick) -> None:
+        p = tick.price
+        if tick.kind == "bar":
+            hi, lo = tick.high or p, tick.low or p
+            self.h, self.low = max(self.h, hi), min(self.low, lo)
+            self.pv += (tick.vwap or p) * tick.size
+            self.n += tick.trades or 1
+        else:
+            self.h, self.low = max(self.h, p), min(self.low, p)
+            self.pv += p * tick.size
+            self.n += 1
+        self.v += tick.size
+        if tick.ts < self.first_ns:
+            self.first_ns, self.o = tick.ts, (tick.open or p) if tick.kind == "bar" else p
+        if tick.ts >= self.last_ns:
+            self.last_ns, self.c = tick.ts, p
+
+    def close(self) -> Bar:
+        vwap = self.pv / self.v if self.v > 0 else self.c
+        return Bar(t=self.t, o=self.o, h=self.h, l=self.low, c=self.c, v=self.v, vwap=vwap, n=self.n)
+
+    def record(self) -> list[float | int]:
+        return [self.t, self.o, self.h, self.low, self.c, self.v, self.pv, self.n, self.first_ns, self.last_ns]
+
+    @classmethod
+    def from_record(cls, r: list[float | int]) -> OpenBar:
+        return cls(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), int(r[8]), int(r[9]))
+
+
+@dataclass(slots=True)
+class BarState:
+    bar_ms: int
+    grace_ms: int
+    last_seq: int = 0  # end (epoch ms) of the newest closed bar
+    watermark_ns: int = 0
+    late: int = 0
+    open: dict[int, OpenBar] = field(default_factory=dict)
+
+    def add(self, ticks: Iterable[Tick]) -> list[Bar]:
+        """Fold ticks in; return the bars this closes, oldest first."""
+        direct: list[Bar] = []
+        for tick in ticks:
+            if tick.kind == "quote":
+                continue
+            ts_ms = tick.ts // NS_PER_MS
+            start = ts_ms - ts_ms % self.bar_ms
+            if start + self.bar_ms <= self.last_seq:
+                self.late += 1
+                continue
+            self.watermark_ns = max(self.watermark_ns, tick.ts)
+            if tick.kind == "bar" and tick.bar_s is not None and tick.bar_s * 1000 == self.bar_ms:
+                # Vendor bars are stamped with their start time.
+                direct.append(_vendor_bar(tick, start))
+                continue
+            bar = self.open.get(start)
+            if bar is None:
+                self.open[start] = OpenBar.start(start, tick)
+            else:
+                bar.add(tick)
+        closed = self._close_until(self.watermark_ns) + direct
+        if direct:
+            closed.sort(key=lambda b: b.t)
+            self.last_seq = max(self.last_seq, closed[-1].t + self.bar_ms)
+        return closed
+
+    def advance(self, now_ns: int) -> list[Bar]:
+        """A clock tick: time has passed even if no trade arrived."""
+        self.watermark_ns = max(self.watermark_ns, now_ns)
+        return self._close_until(self.watermark_ns)
+
+    def _close_until(self, watermark_ns: int) -> list[Bar]:
+        cutoff_ms = watermark_ns // NS_PER_MS - self.grace_ms
+        due = sorted(t for t in self.open if t + self.bar_ms <= cutoff_ms)
+        if not due:
+            return []
+        bars = [self.open.pop(t).close() for t in due]
+        # Everything up to the newest closed end is now history.
+        self.last_seq = max(self.last_seq, due[-1] + self.bar_ms)
+        return bars
+
+    def record(self) -> dict[str, object]:
+        return {
+            "last_seq": self.last_seq,
+            "wm": self.watermark_ns,
+            "late": self.late,
+            "open": [b.record() for b in self.open.values()],
+        }
+
+    @classmethod
+    def from_record(cls, bar_ms: int, grace_ms: int, r: dict[str, object]) -> BarState:
+        bars = [OpenBar.from_record(x) for x in r.get("open", [])]  # type: ignore[attr-defined]
+        return cls(
+            bar_ms=bar_ms,
+            grace_ms=grace_ms,
+            last_seq=int(r.get("last_seq", 0)),  # type: ignore[call-overload]
+            watermark_ns=int(r.get("wm", 0)),  # type: ignore[call-overload]
+            late=int(r.get("late", 0)),  # type: ignore[call-overload]
+            open={b.t: b for b in bars},
+        )
+
+
+def _vendor_bar(tick: Tick, start: int) -> Bar:
+    return Bar(
+        t=start,
+        o=tick.open or tick.price,
+        h=tick.high or tick.price,
+        l=tick.low or tick.price,
+        c=tick.price,
+        v=tick.size,
+        vwap=tick.vwap or tick.price,
+        n=tick.trades or 0,
+    )

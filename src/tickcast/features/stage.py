@@ -1,0 +1,147 @@
+"""Features: ticks -> closed bars -> feature vectors, one tickcast-features message per bar.
+
+Idempotent and at-least-once safe:
+- a redelivered ticks batch (same `batch` id) changes nothing; the messages it
+  produced are published again from the record's outbox (predict overwrites by seq);
+- state is committed before publishing; if publishing fails the message is
+  redelivered and the outbox republishes what the commit produced.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+import orjson
+
+from tickcast import clients, log
+from tickcast.config import Settings
+from tickcast.errors import PermanentError
+from tickcast.features.bars import BarState
+from tickcast.features.store import StateStore
+from tickcast.features.vector import FeatureSet
+from tickcast.pubsub import PushedMessage, publish
+from tickcast.schema import Bar, FeaturesMessage, Tick, TicksMessage, Trace
+from pydantic import ValidationError
+
+_log = log.get("features")
+
+RECORD_VERSION = 1
+RECENT_BATCHES = 256  # redeliveries arrive within minutes; older ones are late by then
+OUTBOX_BATCHES = 8
+
+
+@cache
+def _store(url: str, ttl_s: int) -> StateStore:
+    return StateStore(clients.redis_client(url), ttl_s)
+
+
+class Record:
+    """The decoded state record of one (symbol, interval)."""
+
+    def __init__(self, s: Settings, raw: dict[str, Any] | None) -> None:
+        if raw is not None and raw.get("v") != RECORD_VERSION:
+            raw = None  # an unknown schema is treated like lost state: warm up again
+        raw = raw or {}
+        self.bars = BarState.from_record(s.bar_ms, s.bar_grace_ms, raw.get("bars", {}))
+        self.features = FeatureSet.from_state(raw["ind"]) if "ind" in raw else FeatureSet()
+        self.batches: list[str] = raw.get("batches", [])
+        self.outbox: list[list[Any]] = raw.get("outbox", [])  # [[batch, [msg, ...]], ...]
+        self.fresh = not raw
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "v": RECORD_VERSION,
+            "bars": self.bars.record(),
+            "ind": self.features.state(),
+            "batches": self.batches[-RECENT_BATCHES:],
+            "outbox": self.outbox[-OUTBOX_BATCHES:],
+        }
+
+
+def _vectors(s: Settings, symbol: str, rec: Record, bars: list[Bar], trace: Trace) -> list[bytes]:
+    out = []
+    now = time.time_ns()
+    for bar in bars:
+        feats, ready, reason = rec.features.update(bar)
+        msg = FeaturesMessage(
+            symbol=symbol,
+            interval_s=s.bar_seconds,
+            seq=bar.t + s.bar_ms,
+            bar=bar,
+            features=feats,
+            ready=ready,
+            reason=reason,
+            trace={**trace, "features": now},
+        )
+        out.append(msg.model_dump_json().encode())
+    return out
+
+
+def on_ticks(msg: PushedMessage, s: Settings) -> int:
+    try:
+        batch = TicksMessage.model_validate_json(msg.data)
+    except ValidationError as exc:
+        raise PermanentError("invalid_ticks_message", str(exc)) from None
+    return _apply(s, batch.symbol, batch.batch, batch.ticks, batch.trace)
+
+
+def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], trace: Trace) -> int:
+    def step(raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[bytes]]:
+        rec = Record(s, raw)
+        if batch_id in rec.batches:
+            # Redelivery: republish what this batch produced, if anything.
+            again = [m.encode() for b, msgs in rec.outbox if b == batch_id for m in msgs]
+            return rec.dump(), again
+        bars = rec.bars.add(sorted(ticks, key=lambda t: t.ts))
+        produced = _vectors(s, symbol, rec, bars, trace)
+        rec.batches.append(batch_id)
+        if produced:
+            rec.outbox.append([batch_id, [m.decode() for m in produced]])
+        return rec.dump(), produced
+
+    produced = _store(s.redis_url, s.state_ttl_s).update(symbol, s.bar_seconds, step, int(time.time() * 1000))
+    publish(s, "features", [(m, symbol, {}) for m in produced])
+    return len(produced)
+
+
+def on_clock(msg: PushedMessage, s: Settings) -> int:
+    """Close every active symbol's bars whose time has passed."""
+    try:
+        body = orjson.loads(msg.data) if msg.data.strip() else {}
+        now_ns = int(body.get("now_ns") or msg.publish_time_ns or time.time_ns())
+    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+        raise PermanentError("invalid_clock_message", str(exc)) from None
+    store = _store(s.redis_url, s.state_ttl_s)
+    since = now_ns // 1_000_000 - s.state_ttl_s * 1000
+    total = 0
+    for symbol in store.active_symbols(s.bar_seconds, since):
+        # The clock id keeps a redelivered clock message idempotent like a batch.
+        total += _advance(s, store, symbol, now_ns, f"clock:{msg.message_id or now_ns}")
+    return total
+
+
+def _advance(s: Settings, store: StateStore, symbol: str, now_ns: int, batch_id: str) -> int:
+    def step(raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[bytes]]:
+        rec = Record(s, raw)
+        if batch_id in rec.batches or raw is None:
+            return rec.dump(), []
+        bars = rec.bars.advance(now_ns)
+        if not bars:
+            return raw, []  # nothing due: leave the record untouched
+        produced = _vectors(s, symbol, rec, bars, {"clock": now_ns})
+        rec.batches.append(batch_id)
+        rec.outbox.append([batch_id, [m.decode() for m in produced]])
+        return rec.dump(), produced
+
+    produced = store.update(symbol, s.bar_seconds, step, now_ns // 1_000_000)
+    publish(s, "features", [(m, symbol, {}) for m in produced])
+    return len(produced)
+
+
+def handle(msg: PushedMessage, s: Settings) -> int:
+    """One entry point for both subscriptions: the clock topic sets `kind=clock`."""
+    if msg.attributes.get("kind") == "clock":
+        return on_clock(msg, s)
+    return on_ticks(msg, s)

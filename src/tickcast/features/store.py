@@ -1,0 +1,91 @@
+"""Per-(symbol, interval) state in Redis: one record, compare-and-set by revision.
+
+Hot path = one round trip: the instance keeps the last record it wrote; it
+computes the new record from it and sends one EVAL that writes only if the
+stored revision is still the one it started from. If another instance got
+there first, the script answers with the current record and we recompute.
+The same script touches the active-symbol index the clock walks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+
+from tickcast.errors import TickcastError
+
+T = TypeVar("T")
+
+_CAS = """
+local rev = redis.call('HGET', KEYS[1], 'rev')
+if (rev or '0') ~= ARGV[1] then
+  return {0, rev or '0', redis.call('HGET', KEYS[1], 'data') or ''}
+end
+redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'data', ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+return {1, ARGV[2], ''}
+"""
+
+MAX_ATTEMPTS = 20
+
+
+class ContentionError(TickcastError):
+    """Could not commit after many attempts: transient, the message is retried."""
+
+
+def state_key(symbol: str, interval_s: int) -> str:
+    # The hash tag keeps a symbol's keys in one slot if Redis is ever clustered.
+    return f"tickcast:state:{{{symbol}}}:{interval_s}"
+
+
+def active_key(interval_s: int) -> str:
+    return f"tickcast:active:{interval_s}"
+
+
+class StateStore:
+    def __init__(self, redis: Any, ttl_s: int) -> None:
+        self._redis = redis
+        self._cas = redis.register_script(_CAS)
+        self._ttl = ttl_s
+        self._cache: dict[str, tuple[int, bytes]] = {}
+
+    def load(self, key: str) -> tuple[int, dict[str, Any] | None]:
+        rev, data = self._redis.hmget(key, "rev", "data")
+        return int(rev or 0), (orjson.loads(data) if data else None)
+
+    def update(
+        self,
+        symbol: str,
+        interval_s: int,
+        fn: Callable[[dict[str, Any] | None], tuple[dict[str, Any], T]],
+        now_ms: int,
+    ) -> T:
+        """Apply `fn(current record or None) -> (new record, result)` atomically."""
+        key = state_key(symbol, interval_s)
+        cached = self._cache.get(key)
+        if cached is None:
+            rev, rec = self.load(key)
+        else:
+            rev, rec = cached[0], orjson.loads(cached[1])
+        for _ in range(MAX_ATTEMPTS):
+            new, result = fn(rec)
+            data = orjson.dumps(new)
+            ok, cur_rev, cur = self._cas(
+                keys=[key, active_key(interval_s)],
+                args=[rev, rev + 1, data, self._ttl, now_ms, symbol],
+            )
+            if int(ok) == 1:
+                self._cache[key] = (rev + 1, data)
+                return result
+            rev, rec = int(cur_rev), (orjson.loads(cur) if cur else None)
+        self._cache.pop(key, None)
+        raise ContentionError(f"state for {symbol}/{interval_s}s kept changing under us")
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    def active_symbols(self, interval_s: int, since_ms: int) -> list[str]:
+        return [s.decode() for s in self._redis.zrangebyscore(active_key(interval_s), since_ms, "+inf")]

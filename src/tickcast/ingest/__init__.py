@@ -1,0 +1,1 @@
+"""Ingest: vendor messages in, normalised ticks out."""

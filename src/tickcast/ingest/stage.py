@@ -1,0 +1,82 @@
+"""Ingest: parse vendor bytes, dead-letter bad elements, dedupe, publish per-symbol batches."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+
+from tickcast import clients, log
+from tickcast.config import Settings
+from tickcast.ingest import formats
+from tickcast.ingest.dedupe import Deduper
+from tickcast.pubsub import PushedMessage, dead_letter, publish
+from tickcast.schema import Tick, TicksMessage
+
+_log = log.get("ingest")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    published: int
+    duplicates: int
+    rejected: int
+    symbols: int
+
+
+@cache
+def _deduper(url: str, ttl_s: int) -> Deduper:
+    return Deduper(clients.redis_client(url), ttl_s)
+
+
+def batch_id(message_id: str, symbol: str, ticks: list[Tick]) -> str:
+    """Same Pub/Sub message and symbol -> same id, so features can drop a redelivery."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(message_id.encode())
+    h.update(symbol.encode())
+    for t in ticks:
+        h.update(t.id.encode())
+    return h.hexdigest()
+
+
+def handle(msg: PushedMessage, s: Settings) -> IngestResult:
+    now = time.time_ns()
+    parsed = formats.parse(
+        msg.data,
+        msg.attributes.get("format"),
+        now_ns=now,
+        max_past_ns=s.max_past_s * 1_000_000_000,
+        max_future_ns=s.max_future_s * 1_000_000_000,
+    )
+    for r in parsed.rejected:
+        dead_letter(
+            s, r.raw, stage="ingest", reason=r.reason, error=r.error, extra={"message_id": msg.message_id}
+        )
+    ticks = parsed.ticks
+    owner = msg.message_id or hashlib.blake2b(msg.data, digest_size=12).hexdigest()
+    fresh = _deduper(s.redis_url, s.dedupe_ttl_s).claim([f"{t.source}:{t.id}" for _, t in ticks], owner)
+    by_symbol: dict[str, list[Tick]] = defaultdict(list)
+    for (symbol, tick), ok in zip(ticks, fresh, strict=True):
+        if ok:
+            by_symbol[symbol].append(tick)
+    done = time.time_ns()
+    out = []
+    for symbol, sym_ticks in by_symbol.items():
+        trace = {"event": max(t.ts for t in sym_ticks), "ingest": done}
+        if msg.publish_time_ns:
+            trace["published"] = msg.publish_time_ns
+        body = TicksMessage(
+            symbol=symbol, ticks=tuple(sym_ticks), batch=batch_id(owner, symbol, sym_ticks), trace=trace
+        )
+        out.append((body.model_dump_json(exclude_none=True).encode(), symbol, {}))
+    publish(s, "ticks", out)
+    result = IngestResult(
+        published=sum(len(v) for v in by_symbol.values()),
+        duplicates=len(ticks) - sum(fresh),
+        rejected=len(parsed.rejected),
+        symbols=len(by_symbol),
+    )
+    _log.info("ingested", extra={"format": parsed.format, **result.__dict__})
+    return result

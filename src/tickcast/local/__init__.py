@@ -1,0 +1,1 @@
+"""The whole pipeline on one machine: emulators, redis-server, functions, bridge."""

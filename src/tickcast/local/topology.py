@@ -1,0 +1,85 @@
+"""Topics and push subscriptions of the contract, on the Pub/Sub emulator.
+
+The same wiring as infra/terraform: each function's push subscription, message
+ordering on ticks and features, the dead-letter topic and a pull subscription
+on it so dead letters can be read (`tickcast deadletters`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from functools import cache
+
+from google.api_core import exceptions as gexc
+from google.cloud import pubsub_v1
+
+from tickcast import log
+from tickcast.config import TOPICS, Settings
+
+_log = log.get("local.topology")
+
+# (topic, function, ordered)
+PUSH_ROUTES: tuple[tuple[str, str, bool], ...] = (
+    ("raw", "ingest", False),
+    ("ticks", "features", True),
+    ("clock", "features", False),
+    ("features", "predict", True),
+)
+MAX_DELIVERY_ATTEMPTS = 10
+
+
+def subscription_id(s: Settings, topic: str, function: str) -> str:
+    return f"{s.topic_prefix}{topic}-{function}"
+
+
+def deadletter_subscription(s: Settings) -> str:
+    return f"projects/{s.project_id}/subscriptions/{s.topic_prefix}deadletter-inspect"
+
+
+def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str, str]) -> None:
+    """Create topics and subscriptions (idempotent). Points this process at the emulator."""
+    os.environ.update(env)
+    s = Settings.from_env(env)
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    for name in TOPICS:
+        try:
+            publisher.create_topic(name=s.topic_path(name))
+        except gexc.AlreadyExists:
+            pass
+    for topic, function, ordered in PUSH_ROUTES:
+        name = f"projects/{project}/subscriptions/{subscription_id(s, topic, function)}"
+        request = {
+            "name": name,
+            "topic": s.topic_path(topic),  # type: ignore[arg-type]
+            "push_config": {"push_endpoint": endpoints[function]},
+            "ack_deadline_seconds": 60,
+            "enable_message_ordering": ordered,
+            "retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 30}},
+            "dead_letter_policy": {
+                "dead_letter_topic": s.topic_path("deadletter"),
+                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+            },
+        }
+        try:
+            subscriber.create_subscription(request=request)
+        except gexc.AlreadyExists:
+            pass
+    try:
+        subscriber.create_subscription(name=deadletter_subscription(s), topic=s.topic_path("deadletter"))
+    except gexc.AlreadyExists:
+        pass
+    _log.info("topology ready", extra={"project": project, "topics": [s.topic(t) for t in TOPICS]})
+
+
+@cache
+def _clock_publisher() -> pubsub_v1.PublisherClient:
+    return pubsub_v1.PublisherClient()
+
+
+def publish_clock(env: Mapping[str, str], project: str) -> None:
+    s = Settings.from_env(env)
+    now = time.time_ns()
+    _clock_publisher().publish(s.topic_path("clock"), b'{"now_ns": %d}' % now, kind="clock").result(timeout=10)

@@ -1,0 +1,1 @@
+"""Predict: feature vectors in, predictions, alerts and scores out."""

@@ -1,0 +1,121 @@
+"""`tickcast replay`: publish a feed to tickcast-raw at a chosen speed.
+
+- NDJSON: each line is one raw vendor message, published byte for byte,
+  `--rate` lines per second (0: as fast as possible).
+- CSV of OHLCV bars (columns open, high, low, close, volume; optional symbol
+  and date): each row becomes one bar's worth of Alpaca trades (open, high,
+  low, close in the order a real bar would print them), stamped inside the
+  current bar so event time drives bar building, one row per `--interval`
+  seconds. `--backfill N` stamps the first N rows into the N bars just past,
+  so indicators warm up before the live replay starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class OHLCV:
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class Series:
+    symbol: str
+    rows: Sequence[OHLCV]
+
+
+def rfc3339_ns(ts_ns: int) -> str:
+    secs, frac = divmod(ts_ns, NS)
+    return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+def alpaca_trades(symbol: str, row: OHLCV, bar_start_ns: int, bar_ns: int) -> list[dict[str, object]]:
+    """Four trades inside [bar_start, bar_start + bar): O, then H/L in bar order, then C."""
+    path = (row.open, row.low, row.high, row.close) if row.close >= row.open else (row.open, row.high, row.low, row.close)
+    size = row.volume / 4.0
+    out = []
+    for k, price in enumerate(path):
+        ts = bar_start_ns + (2 * k + 1) * bar_ns // 10  # 10%, 30%, 50%, 70% into the bar
+        out.append(
+            {"T": "t", "S": symbol, "i": ts // 1000 + k, "x": "V", "p": round(price, 6), "s": size,
+             "c": ["@"], "t": rfc3339_ns(ts), "z": "C"}
+        )
+    return out
+
+
+def read_csv(path: Path, symbol: str | None) -> list[Series]:
+    by_symbol: dict[str, list[OHLCV]] = {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None:
+            raise ValueError(f"{path}: empty CSV")
+        cols = {c.lower().strip(): c for c in reader.fieldnames}
+        missing = [c for c in ("open", "high", "low", "close", "volume") if c not in cols]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        for n, rec in enumerate(reader, start=2):
+            sym = (rec.get(cols["symbol"]) if "symbol" in cols else None) or symbol
+            if not sym:
+                raise ValueError(f"{path}:{n}: no symbol column; pass --symbol")
+            try:
+                row = OHLCV(*(float(rec[cols[c]]) for c in ("open", "high", "low", "close", "volume")))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{n}: {exc}") from None
+            by_symbol.setdefault(sym.upper(), []).append(row)
+    return [Series(s, rows) for s, rows in by_symbol.items()]
+
+
+def bar_messages(
+    series: Sequence[Series], bar_seconds: float, backfill: int = 0, limit: int | None = None
+) -> Iterator[tuple[float, bytes]]:
+    """(when to publish, body) for each bar: one JSON array of every symbol's trades."""
+    bar_ns = int(bar_seconds * NS)
+    length = max(len(s.rows) for s in series)
+    if limit is not None:
+        length = min(length, limit)
+    now = time.time_ns()
+    first_live = now - now % bar_ns + bar_ns  # the next bar boundary
+    start = first_live - backfill * bar_ns
+    for i in range(length):
+        bar_start = start + i * bar_ns
+        trades = [t for s in series if i < len(s.rows) for t in alpaca_trades(s.symbol, s.rows[i], bar_start, bar_ns)]
+        # Publish a live bar's trades as its last one prints (70% in); backfill at once.
+        due = max(bar_start + 7 * bar_ns // 10, now) / NS
+        yield due, orjson.dumps(trades)
+
+
+def ndjson_messages(path: Path, rate: float) -> Iterator[tuple[float, bytes]]:
+    t0 = time.time()
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                yield (t0 + n / rate if rate > 0 else 0.0), line.strip()
+                n += 1
+
+
+def pace(messages: Iterable[tuple[float, bytes]], send: Callable[[bytes], None], stop: Callable[[], bool] = lambda: False) -> int:
+    sent = 0
+    for due, body in messages:
+        while not stop() and (delay := due - time.time()) > 0:
+            time.sleep(min(delay, 0.2))
+        if stop():
+            break
+        send(body)
+        sent += 1
+    return sent

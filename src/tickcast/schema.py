@@ -1,0 +1,123 @@
+"""Wire contract v1: the pydantic models every stage shares.
+
+Models validate straight from bytes (`Model.model_validate_json(data)`), never
+`json.loads` then validate: one pass, and pydantic's errors name the field.
+
+Trace keys (epoch nanoseconds, each added by the hop that owns it):
+`event` exchange/event time of the newest tick, `published` when the raw
+message reached Pub/Sub, `ingest`, `features`, `predict` when each stage
+finished. Latency is measured from these, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+# Upper-case tickers plus the punctuation real feeds use: BRK.B, ^GSPC, BTC-USD,
+# EURUSD=X. No '/' (a Firestore path separator): ingest maps BTC/USD to BTC-USD.
+SYMBOL_RE = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^_]{0,23}$")
+
+
+def _check_symbol(v: str) -> str:
+    if not SYMBOL_RE.match(v):
+        raise ValueError(f"invalid symbol {v!r}: expected e.g. AAPL, BRK.B, ^GSPC, BTC-USD")
+    return v
+
+
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError("must be finite")
+    return v
+
+
+Symbol = Annotated[str, AfterValidator(_check_symbol)]
+Price = Annotated[float, Field(gt=0), AfterValidator(_finite)]
+Size = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+Trace = dict[str, int]
+TickKind = Literal["trade", "quote", "bar"]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tick(_Wire):
+    """One normalised market event. For a quote, `price` is the mid; for a bar, the close."""
+
+    ts: Annotated[int, Field(gt=0)]  # event time, epoch ns
+    price: Price
+    size: Size = 0.0
+    kind: TickKind = "trade"
+    source: str = "tickcast"
+    id: str = ""  # vendor id or content hash: the dedupe key
+    conditions: tuple[str, ...] = ()
+    exchange: str | None = None
+    bid: Price | None = None
+    ask: Price | None = None
+    bid_size: Size | None = None
+    ask_size: Size | None = None
+    open: Price | None = None
+    high: Price | None = None
+    low: Price | None = None
+    vwap: Price | None = None
+    trades: Annotated[int, Field(ge=0)] | None = None
+    bar_s: Annotated[int, Field(gt=0)] | None = None  # a vendor bar's length
+
+
+class TicksMessage(_Wire):
+    """tickcast-ticks: one symbol's ticks from one raw message; ordering key = symbol."""
+
+    v: Literal[1] = 1
+    symbol: Symbol
+    ticks: tuple[Tick, ...] = Field(min_length=1)
+    batch: str  # deterministic id of this batch: a redelivery carries the same one
+    trace: Trace = Field(default_factory=dict)
+
+
+class Bar(_Wire):
+    t: int  # start, epoch ms
+    o: float
+    h: float
+    l: float  # noqa: E741 - contract field name
+    c: float
+    v: float
+    vwap: float
+    n: int
+
+
+class FeaturesMessage(_Wire):
+    """tickcast-features: one closed bar; `seq` is its end time in epoch ms."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    v: Literal[1] = 1
+    symbol: Symbol
+    interval_s: int
+    seq: int
+    bar: Bar
+    features: dict[str, float | None]
+    ready: bool
+    reason: str | None = None  # why not ready (warming up, state lost, ...)
+    trace: Trace = Field(default_factory=dict)
+
+
+class Factor(_Wire):
+    name: str
+    contribution: float
+
+
+class Prediction(_Wire):
+    model_id: str
+    model_version: str
+    horizon_bars: int
+    p_up: float
+    direction: Literal["up", "down", "flat"]
+    confidence: float
+    expected_return: float
+    factors: tuple[Factor, ...] = ()
