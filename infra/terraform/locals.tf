@@ -64,8 +64,8 @@ locals {
     ingest   = local.common_env
     features = local.common_env
     predict = merge(local.common_env, {
-      TICKCAST_MODEL_URI     = var.model_uri
-      TICKCAST_HORIZON_BARS  = tostring(var.horizon_bars)
+      TICKCAST_MODEL_URI    = var.model_uri
+      TICKCAST_HORIZON_BARS = tostring(var.horizon_bars)
     })
   }
 

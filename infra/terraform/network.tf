@@ -34,3 +34,23 @@ resource "google_vpc_access_connector" "main" {
     name = google_compute_subnetwork.connector.name
   }
 }
+
+# Same effect as the implied deny-all ingress, but logged: the connector's
+# health-check and Redis traffic is allowed by higher-priority rules that
+# Serverless VPC Access and the Memorystore peering manage themselves.
+resource "google_compute_firewall" "deny_ingress" {
+  name      = "${var.name_prefix}-deny-ingress"
+  network   = google_compute_network.vpc.id
+  direction = "INGRESS"
+  priority  = 65534
+
+  source_ranges = ["0.0.0.0/0"]
+
+  deny {
+    protocol = "all"
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}

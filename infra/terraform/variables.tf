@@ -313,10 +313,10 @@ variable "notification_channels" {
 
 variable "alert_thresholds" {
   type = object({
-    deadletter_backlog  = optional(number, 0)
-    function_5xx_per_s  = optional(number, 0.5)
-    e2e_latency_p99_ms  = optional(number, 5000)
-    redis_memory_ratio  = optional(number, 0.8)
+    deadletter_backlog = optional(number, 0)
+    function_5xx_per_s = optional(number, 0.5)
+    e2e_latency_p99_ms = optional(number, 5000)
+    redis_memory_ratio = optional(number, 0.8)
   })
   description = "Alert thresholds: dead-letter backlog (messages), function 5xx rate, end-to-end p99 latency (ms), Redis memory usage ratio."
   default     = {}

@@ -32,8 +32,12 @@ def repo_root() -> Path:
     raise StackError("cannot find the tickcast checkout (functions/ingest/main.py): run from the repository")
 
 
-def _lock_path(root: Path) -> Path:
-    return root / ".tickcast" / "local.json"
+def state_dir(args: argparse.Namespace, root: Path) -> Path:
+    return Path(args.state_dir) if args.state_dir else root / ".tickcast"
+
+
+def _lock_path(state: Path) -> Path:
+    return state / "local.json"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -46,8 +50,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def running(root: Path) -> dict[str, object] | None:
-    path = _lock_path(root)
+def running(state: Path) -> dict[str, object] | None:
+    path = _lock_path(state)
     if not path.exists():
         return None
     info: dict[str, object] = orjson.loads(path.read_bytes())
@@ -57,7 +61,15 @@ def running(root: Path) -> dict[str, object] | None:
     return None
 
 
+def add_state_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--state-dir", default=os.environ.get("TICKCAST_LOCAL_STATE_DIR"),
+        help="where the lock, logs and local.env go (env TICKCAST_LOCAL_STATE_DIR, default .tickcast)",
+    )
+
+
 def add_stack_arguments(p: argparse.ArgumentParser) -> None:
+    add_state_argument(p)
     ports = Ports.from_env(os.environ)
     for f in fields(Ports):
         p.add_argument(
@@ -75,26 +87,26 @@ def stack_from_args(args: argparse.Namespace, root: Path) -> LocalStack:
             raise StackError(f"--{f.name}-port must be between 1 and 65535")
     if args.bar_seconds <= 0:
         raise StackError("--bar-seconds must be positive")
-    return LocalStack(root=root, state_dir=root / ".tickcast", ports=ports, project=args.project, bar_seconds=args.bar_seconds)
+    return LocalStack(root=root, state_dir=state_dir(args, root), ports=ports, project=args.project, bar_seconds=args.bar_seconds)
 
 
 @contextlib.contextmanager
-def stack_running(stack: LocalStack, root: Path) -> Iterator[LocalStack]:
+def stack_running(stack: LocalStack) -> Iterator[LocalStack]:
     """Start, record ourselves in the lock file, and always stop what we started."""
-    info = running(root)
+    info = running(stack.state_dir)
     if info is not None:
         raise StackError(
             f"a local stack is already running (pid {info['pid']}); "
             "use it (source .tickcast/local.env) or stop it with `tickcast local down`"
         )
-    lock = _lock_path(root)
+    lock = _lock_path(stack.state_dir)
     lock.parent.mkdir(parents=True, exist_ok=True)
     # Claim the lock before starting anything: a second `up` is refused at once.
     lock.write_bytes(orjson.dumps({"pid": os.getpid(), "ports": asdict(stack.ports), "children": {}}))
     try:
         stack.start()
         lock.write_bytes(orjson.dumps({"pid": os.getpid(), "ports": asdict(stack.ports), "children": stack.pids()}))
-        stack.write_env_file(root / ".tickcast" / "local.env")
+        stack.write_env_file(stack.state_dir / "local.env")
         yield stack
     finally:
         stack.stop()
@@ -102,36 +114,39 @@ def stack_running(stack: LocalStack, root: Path) -> Iterator[LocalStack]:
             lock.unlink()
 
 
-def _wait_for_signal() -> None:
-    done = threading.Event()
+def _interrupt_on_sigterm() -> None:
+    """`tickcast local down` sends SIGTERM: unwind like Ctrl-C so everything is stopped."""
 
     def handler(_signum: int, _frame: object) -> None:
-        done.set()
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    done.wait()
+
+
+def _wait_forever() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    _interrupt_on_sigterm()
     root = repo_root()
     stack = stack_from_args(args, root)
-    with stack_running(stack, root):
+    with stack_running(stack):
         print("tickcast local stack is up:")
         for name, url in stack.endpoints().items():
             print(f"  {name:<20} {url}")
         if stack.reused:
             print(f"  (reused running: {', '.join(stack.reused)})")
-        print(f"\nIn a second shell: source {root / '.tickcast' / 'local.env'}")
+        print(f"\nIn a second shell: source {stack.state_dir / 'local.env'}")
         print("Then: tickcast replay FILE   |   tickcast tail SYMBOL ...   |   Ctrl-C here stops everything", flush=True)
-        _wait_for_signal()
+        _wait_forever()
         print("stopping…", flush=True)
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    root = repo_root()
-    path = _lock_path(root)
+    path = _lock_path(state_dir(args, repo_root()))
     if not path.exists():
         print("no local stack is running", file=sys.stderr)
         return 1
@@ -155,11 +170,12 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tickcast import demo
 
+    _interrupt_on_sigterm()
     root = repo_root()
     if args.duration is not None and args.duration <= 0:
         raise StackError("--duration must be positive")
     stack = stack_from_args(args, root)
-    with stack_running(stack, root):
+    with stack_running(stack):
         return demo.run(stack, duration_s=args.duration, synthetic=args.synthetic)
 
 
@@ -171,6 +187,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.set_defaults(func=cmd_up)
     down = lsub.add_parser("down", help="stop what `tickcast local up` started")
     down.add_argument("--timeout", type=float, default=30.0)
+    add_state_argument(down)
     down.set_defaults(func=cmd_down)
 
     demo = sub.add_parser("demo", help="local stack + real market data + predictions in the terminal")

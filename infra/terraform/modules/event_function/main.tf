@@ -126,11 +126,11 @@ resource "google_pubsub_subscription" "push" {
   enable_message_ordering    = each.value.ordered
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.this.url
+    push_endpoint = google_cloudfunctions2_function.this.service_config[0].uri
 
     oidc_token {
       service_account_email = var.invoker_service_account_email
-      audience              = google_cloudfunctions2_function.this.url
+      audience              = google_cloudfunctions2_function.this.service_config[0].uri
     }
   }
 

@@ -5,7 +5,7 @@ output "function_name" {
 
 output "url" {
   description = "HTTPS endpoint of the function; reachable only with internal ingress and the invoker's token."
-  value       = google_cloudfunctions2_function.this.url
+  value       = google_cloudfunctions2_function.this.service_config[0].uri
 }
 
 output "service_account_email" {

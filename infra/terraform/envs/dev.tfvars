@@ -1,0 +1,27 @@
+# Development: small, cheap, easy to tear down.
+project_id  = "tickcast-dev"
+environment = "dev"
+region      = "us-central1"
+
+function_scaling = {
+  ingest   = { max_instances = 3, concurrency = 16 }
+  features = { max_instances = 3, concurrency = 16 }
+  predict  = { max_instances = 2, concurrency = 8 }
+}
+
+bridge_scaling = {
+  min_instances = 0
+  max_instances = 2
+  concurrency   = 100
+}
+
+redis_memory_size_gb = 1
+topic_retention      = "86400s"
+firestore_pitr       = false
+deletion_protection  = false
+log_level            = "DEBUG"
+
+alert_thresholds = {
+  function_5xx_per_s = 1
+  e2e_latency_p99_ms = 10000
+}

@@ -1,0 +1,33 @@
+# Production. Size Redis with `tickcast cost` (dedupe keys dominate memory).
+project_id  = "tickcast-prod"
+environment = "prod"
+region      = "us-central1"
+
+function_scaling = {
+  ingest   = { max_instances = 50, min_instances = 1, concurrency = 32 }
+  features = { max_instances = 50, min_instances = 1, concurrency = 32 }
+  predict  = { max_instances = 20, min_instances = 1, concurrency = 16, memory = "1Gi" }
+}
+
+bridge_scaling = {
+  min_instances = 2
+  max_instances = 20
+  concurrency   = 500
+  memory        = "1Gi"
+}
+
+redis_memory_size_gb  = 2
+topic_retention       = "604800s"
+deadletter_retention  = "1209600s"
+max_delivery_attempts = 10
+firestore_pitr        = true
+deletion_protection   = true
+log_level             = "INFO"
+
+connector_instances = {
+  min = 2
+  max = 5
+}
+
+# Monitoring notification channel ids (projects/P/notificationChannels/N).
+notification_channels = []

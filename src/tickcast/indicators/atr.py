@@ -1,0 +1,108 @@
+"""Average true range with Wilder smoothing, matching ``talib.ATR``.
+
+True range needs the previous close, so (as in TA-Lib) the first bar only
+primes it and has no true range. The seed ATR is the simple mean of the true
+ranges of bars 2 .. ``period + 1`` (summed left to right), returned on bar
+number ``period + 1`` (TA-Lib's lookback ``period``); before that ``update``
+returns ``None``. Afterwards ``atr = (atr * (period - 1) + tr) / period``, in
+TA-Lib's order of operations. With ``period == 1`` this is the true range
+itself, which is also what TA-Lib returns.
+
+Bars are not checked for ``high >= low``: the feed validates bars, and TA-Lib
+computes through such bars too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from tickcast.indicators._base import (
+    MAX_PERIOD,
+    Indicator,
+    StateReader,
+    check_period,
+    non_finite,
+)
+
+
+class ATR(Indicator):
+    """Wilder's average true range of (high, low, close) bars."""
+
+    __slots__ = ("_atr", "_close", "_count", "_sum", "period")
+
+    kind = "atr"
+
+    period: int
+    _close: float | None
+    _count: int
+    _sum: float
+    _atr: float
+
+    def __init__(self, period: int = 14) -> None:
+        self.period = check_period("period", period)
+        self.reset()
+
+    def reset(self) -> None:
+        self._close = None
+        self._count = 0
+        self._sum = 0.0
+        self._atr = 0.0
+        self._ready = False
+
+    def update(self, high: float, low: float, close: float) -> float | None:
+        """Add one bar; the ATR once ``period`` true ranges have been seen."""
+        if (high - high) + (low - low) + (close - close) != 0.0:  # any NaN or ±inf
+            raise _bad_bar(high, low, close)
+        prev = self._close
+        self._close = close
+        if prev is None:
+            return None
+        tr = high - low
+        up = abs(high - prev)
+        if up > tr:
+            tr = up
+        down = abs(low - prev)
+        if down > tr:
+            tr = down
+        if self._ready:
+            atr = (self._atr * (self.period - 1) + tr) / self.period
+            self._atr = atr
+            return atr
+        self._sum += tr
+        self._count += 1
+        if self._count < self.period:
+            return None
+        self._atr = self._sum / self.period
+        self._ready = True
+        return self._atr
+
+    def _params(self) -> dict[str, Any]:
+        return {"period": self.period}
+
+    def _dump(self) -> dict[str, Any]:
+        return {
+            "close": self._close,
+            "count": self._count,
+            "sum": self._sum,
+            "atr": self._atr,
+            "ready": self._ready,
+        }
+
+    @classmethod
+    def _load(cls, record: StateReader) -> Self:
+        new = cls(record.get_int("period", 1, MAX_PERIOD))
+        new._close = record.get_optional_float("close")
+        new._count = record.get_int("count", 0, new.period)
+        new._sum = record.get_float("sum")
+        new._atr = record.get_float("atr")
+        new._ready = record.get_bool("ready")
+        if new._ready and new._close is None:
+            raise ValueError("atr state is ready but has no previous close")
+        return new
+
+
+def _bad_bar(high: float, low: float, close: float) -> ValueError:
+    for name, value in (("high", high), ("low", low), ("close", close)):
+        if value - value != 0.0:
+            return non_finite(name, value)
+    return ValueError("high, low and close must be finite numbers")  # pragma: no cover

@@ -1,0 +1,111 @@
+"""Relative strength index with Wilder smoothing, matching ``talib.RSI``.
+
+Warm-up (TA-Lib default, not Metastock, compatibility): the first value only
+primes the previous price; the next ``period`` changes are summed left to right
+into gain and loss totals, which divided by ``period`` give Wilder's seed
+averages. The first RSI is returned on value number ``period + 1`` (TA-Lib's
+lookback ``period``); until then ``update`` returns ``None``.
+
+Afterwards each average is ``(avg * (period - 1) + move) / period``, in
+TA-Lib's order of operations, and ``RSI = 100 * gain / (gain + loss)``. A
+window with no movement at all (``gain + loss == 0``) gives 0.0, as TA-Lib
+does. (Last-bit differences come from TA-Lib's fused multiply-add only.)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from tickcast.indicators._base import (
+    MAX_PERIOD,
+    Indicator,
+    StateReader,
+    check_period,
+    non_finite,
+)
+
+
+class RSI(Indicator):
+    """Wilder's RSI in [0, 100]."""
+
+    __slots__ = ("_count", "_gain", "_loss", "_prev", "period")
+
+    kind = "rsi"
+
+    period: int
+    _count: int
+    _prev: float | None
+    _gain: float
+    _loss: float
+
+    def __init__(self, period: int = 14) -> None:
+        self.period = check_period("period", period)
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev = None
+        self._count = 0
+        self._gain = 0.0
+        self._loss = 0.0
+        self._ready = False
+
+    def update(self, value: float) -> float | None:
+        """Add one value; the RSI once ``period`` changes have been seen."""
+        if value - value != 0.0:  # NaN or ±inf
+            raise non_finite("value", value)
+        prev = self._prev
+        self._prev = value
+        if self._ready:
+            move = value - prev  # type: ignore[operator]  # set on the first update
+            period = self.period
+            gain = self._gain * (period - 1)
+            loss = self._loss * (period - 1)
+            if move < 0.0:
+                loss -= move
+            else:
+                gain += move
+            gain /= period
+            loss /= period
+            self._gain = gain
+            self._loss = loss
+            total = gain + loss
+            return 100.0 * (gain / total) if total != 0.0 else 0.0
+        if prev is None:
+            return None
+        move = value - prev
+        if move < 0.0:
+            self._loss -= move
+        else:
+            self._gain += move
+        self._count += 1
+        if self._count < self.period:
+            return None
+        self._gain /= self.period
+        self._loss /= self.period
+        self._ready = True
+        total = self._gain + self._loss
+        return 100.0 * (self._gain / total) if total != 0.0 else 0.0
+
+    def _params(self) -> dict[str, Any]:
+        return {"period": self.period}
+
+    def _dump(self) -> dict[str, Any]:
+        return {
+            "prev": self._prev,
+            "count": self._count,
+            "gain": self._gain,
+            "loss": self._loss,
+            "ready": self._ready,
+        }
+
+    @classmethod
+    def _load(cls, record: StateReader) -> Self:
+        new = cls(record.get_int("period", 1, MAX_PERIOD))
+        new._prev = record.get_optional_float("prev")
+        new._count = record.get_int("count", 0, new.period)
+        new._gain = record.get_float("gain")
+        new._loss = record.get_float("loss")
+        new._ready = record.get_bool("ready")
+        if new._ready and new._prev is None:
+            raise ValueError("rsi state is ready but has no previous value")
+        return new

@@ -1,0 +1,95 @@
+"""Session volume-weighted average price.
+
+Session semantics: the VWAP covers every ``update`` since construction or the
+last ``reset()``. The indicator never looks at clocks, which keeps it pure: the
+caller decides where a session starts (for US equities the bar builder resets
+at the regular-session open, 09:30 America/New_York; for 24-hour markets at
+00:00 UTC) and calls ``reset()`` before the session's first trade.
+
+``update(price, volume)`` takes a trade (or a bar's representative price and
+its volume). It returns ``None`` while the session's total volume is still 0
+(a zero-volume print carries no weight), then ``sum(price * volume) /
+sum(volume)``. Volume must be finite and >= 0. Both sums are
+Neumaier-compensated, so a session of millions of ticks does not drift.
+"""
+
+from __future__ import annotations
+
+from math import inf
+from typing import Any, Self
+
+from tickcast.indicators._base import Indicator, StateReader, non_finite
+
+
+class VWAP(Indicator):
+    """Cumulative VWAP of the current session."""
+
+    __slots__ = ("_pv", "_pv_err", "_vol", "_vol_err")
+
+    kind = "vwap"
+
+    _pv: float
+    _pv_err: float
+    _vol: float
+    _vol_err: float
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new session."""
+        self._pv = 0.0
+        self._pv_err = 0.0
+        self._vol = 0.0
+        self._vol_err = 0.0
+        self._ready = False
+
+    def update(self, price: float, volume: float) -> float | None:
+        """Add one trade; the session VWAP once any volume has traded."""
+        if price - price != 0.0:  # NaN or ±inf
+            raise non_finite("price", price)
+        if not 0.0 <= volume < inf:
+            raise ValueError(f"volume must be a finite number >= 0, got {volume!r}")
+        # Neumaier's compensated sum: the rounding error of each add is kept aside.
+        x = price * volume
+        acc = self._pv
+        total = acc + x
+        if abs(acc) >= abs(x):
+            self._pv_err += (acc - total) + x
+        else:
+            self._pv_err += (x - total) + acc
+        self._pv = total
+        acc = self._vol
+        total = acc + volume
+        if acc >= volume:
+            self._vol_err += (acc - total) + volume
+        else:
+            self._vol_err += (volume - total) + acc
+        self._vol = total
+        vol = total + self._vol_err
+        if vol > 0.0:
+            self._ready = True
+            return (self._pv + self._pv_err) / vol
+        return None
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    def _dump(self) -> dict[str, Any]:
+        return {
+            "pv": self._pv,
+            "pv_err": self._pv_err,
+            "vol": self._vol,
+            "vol_err": self._vol_err,
+            "ready": self._ready,
+        }
+
+    @classmethod
+    def _load(cls, record: StateReader) -> Self:
+        new = cls()
+        new._pv = record.get_float("pv")
+        new._pv_err = record.get_float("pv_err")
+        new._vol = record.get_float("vol")
+        new._vol_err = record.get_float("vol_err")
+        new._ready = record.get_bool("ready")
+        return new

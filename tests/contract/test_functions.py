@@ -1,0 +1,149 @@
+"""Each function driven through functions-framework's own test client with the
+golden Pub/Sub push bodies in tests/data/, against the real emulators and redis."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from functions_framework import create_app
+
+from tickcast import clients
+from tickcast.config import settings
+from tickcast.schema import FeaturesMessage, TicksMessage
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+
+pytestmark = pytest.mark.emulator
+
+
+def app_for(name: str) -> Any:
+    return create_app(target=name, source=str(ROOT / "functions" / name / "main.py"), signature_type="cloudevent").test_client()
+
+
+def golden(name: str) -> dict[str, Any]:
+    return json.loads((DATA / name).read_text())
+
+
+def test_ingest_publishes_one_ticks_message_per_symbol_and_drops_a_redelivery(backends, puller) -> None:
+    ticks = puller("tickcast-ticks")
+    client = app_for("ingest")
+    body = golden("push_raw_alpaca_trades.json")
+    assert client.post("/", json=body).status_code == 200
+    msgs = ticks.pull(2)
+    by_symbol = {m.ordering_key: TicksMessage.model_validate_json(m.data) for m in msgs}
+    assert set(by_symbol) == {"GOLDA", "GOLDB"}
+    a = by_symbol["GOLDA"]
+    assert [t.price for t in a.ticks] == [126.55, 126.60]
+    assert a.ticks[0].ts == 1709562600100123456  # nanoseconds survive
+    assert a.trace["event"] == 1709562600600000000 and a.trace["ingest"] > 0
+
+    # The same push again (a redelivery): same batch ids, so features will drop it.
+    assert client.post("/", json=body).status_code == 200
+    again = {m.ordering_key: TicksMessage.model_validate_json(m.data) for m in ticks.pull(2)}
+    assert {k: v.batch for k, v in again.items()} == {k: v.batch for k, v in by_symbol.items()}
+
+    # The same trades in a different message (a vendor resend): nothing is published.
+    body["message"]["messageId"] = body["message"]["message_id"] = "other-message"
+    assert client.post("/", json=body).status_code == 200
+    assert ticks.pull(1, timeout_s=2) == []
+
+
+def test_ingest_dead_letters_unparseable_input_with_original_bytes(backends, puller) -> None:
+    dead = puller("tickcast-deadletter")
+    body = golden("push_raw_truncated.json")
+    assert app_for("ingest").post("/", json=body).status_code == 200  # acked, not retried forever
+    (msg,) = dead.pull(1)
+    assert msg.data == base64.b64decode(body["message"]["data"])
+    assert msg.attributes["stage"] == "ingest"
+    assert msg.attributes["reason"] == "invalid_json"
+    assert msg.attributes["error"]
+
+
+def test_features_closes_bars_by_event_time_and_is_idempotent(backends, puller) -> None:
+    out = puller("tickcast-features")
+    client = app_for("features")
+    body = golden("push_ticks.json")
+    assert client.post("/", json=body).status_code == 200
+    (msg,) = out.pull(1)
+    fm = FeaturesMessage.model_validate_json(msg.data)
+    assert msg.ordering_key == "GOLDF"
+    assert fm.seq == 1709562601000 and fm.interval_s == 1
+    # Open and close by timestamp, not arrival order (the 9.5 trade arrived last).
+    assert (fm.bar.o, fm.bar.h, fm.bar.l, fm.bar.c, fm.bar.v, fm.bar.n) == (10.0, 10.5, 9.5, 9.5, 20.0, 3)
+    assert fm.bar.vwap == pytest.approx((10.0 * 5 + 10.5 * 5 + 9.5 * 10) / 20)
+    assert fm.ready is False and "warming_up" in (fm.reason or "")
+
+    # Redelivery: the same bar is republished (predict overwrites by seq), state unchanged.
+    assert client.post("/", json=body).status_code == 200
+    (again,) = out.pull(1)
+    assert FeaturesMessage.model_validate_json(again.data) == fm
+    assert out.pull(1, timeout_s=1.5) == []
+
+
+def test_features_dead_letters_an_invalid_ticks_message(backends, puller) -> None:
+    dead = puller("tickcast-deadletter")
+    body = golden("push_ticks.json")
+    bad = orjson.loads(base64.b64decode(body["message"]["data"]))
+    bad["ticks"][0]["price"] = -1
+    body["message"]["data"] = base64.b64encode(orjson.dumps(bad)).decode()
+    assert app_for("features").post("/", json=body).status_code == 200
+    (msg,) = dead.pull(1)
+    assert msg.attributes["stage"] == "features" and msg.attributes["reason"] == "invalid_ticks_message"
+    assert "price" in msg.attributes["error"]
+
+
+def test_features_failure_is_a_5xx_so_pubsub_retries(backends, monkeypatch) -> None:
+    monkeypatch.setenv("TICKCAST_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    settings.cache_clear()
+    clients.reset()
+    try:
+        client = app_for("features")
+        assert client.post("/", json=golden("push_ticks.json")).status_code == 500
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
+        clients.reset()
+
+
+def test_predict_writes_latest_and_history(backends) -> None:
+    body = golden("push_features.json")
+    assert app_for("predict").post("/", json=body).status_code == 200
+    db = clients.firestore_client(backends.project)
+    latest = db.collection("symbols").document("GOLDP").get().to_dict()
+    hist = db.collection("symbols").document("GOLDP").collection("predictions").document("001709562601000").get()
+    assert hist.exists and hist.to_dict() == latest
+    p = latest["prediction"]
+    assert latest["seq"] == 1709562601000 and latest["ready"] is True
+    assert 0 < p["p_up"] < 1 and p["direction"] in ("up", "down", "flat")
+    assert p["confidence"] == pytest.approx(max(p["p_up"], 1 - p["p_up"]))
+    assert {f["name"] for f in p["factors"]} == {"momentum", "trend", "rsi_tilt"}
+    assert latest["trace"]["predict"] >= latest["trace"]["features"]
+
+
+def test_predict_never_lets_an_older_bar_replace_the_latest(backends) -> None:
+    body = golden("push_features.json")
+    fm = orjson.loads(base64.b64decode(body["message"]["data"]))
+    fm["symbol"] = "GOLDQ"
+    client = app_for("predict")
+    for seq in (1709562603000, 1709562602000):  # newer first, then a late older one
+        fm["seq"] = seq
+        body["message"]["data"] = base64.b64encode(orjson.dumps(fm)).decode()
+        assert client.post("/", json=body).status_code == 200
+    db = clients.firestore_client(backends.project)
+    assert db.collection("symbols").document("GOLDQ").get().to_dict()["seq"] == 1709562603000
+    assert len(list(db.collection("symbols").document("GOLDQ").collection("predictions").stream())) == 2
+
+
+def test_predict_dead_letters_invalid_features(backends, puller) -> None:
+    dead = puller("tickcast-deadletter")
+    body = golden("push_features.json")
+    body["message"]["data"] = base64.b64encode(b'{"v":1,"symbol":"bad symbol"}').decode()
+    assert app_for("predict").post("/", json=body).status_code == 200
+    (msg,) = dead.pull(1)
+    assert msg.attributes["reason"] == "invalid_features_message"

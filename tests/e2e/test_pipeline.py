@@ -1,0 +1,97 @@
+"""The whole path on the emulators: Alpaca trades published to tickcast-raw ->
+ingest -> ticks -> features -> features topic -> predict -> Firestore -> bridge
+-> a WebSocket client that subscribed with the contract's exact message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import pytest
+import websockets
+
+from tickcast.config import Settings
+from tickcast.local.processes import free_port
+from tickcast.local.stack import LocalStack, Ports
+from tickcast.pubsub import publish
+from tickcast.replay import OHLCV, Series, bar_messages
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+BARS = 45  # > the longest warm-up (MACD 12/26/9 needs 34 closes)
+
+
+@pytest.fixture(scope="module")
+def stack(backends, tmp_path_factory) -> Iterator[LocalStack]:
+    ports = Ports(
+        redis=backends.redis_port,
+        pubsub=int(backends.env["PUBSUB_EMULATOR_HOST"].rsplit(":", 1)[1]),
+        firestore=int(backends.env["FIRESTORE_EMULATOR_HOST"].rsplit(":", 1)[1]),
+        ingest=free_port(), features=free_port(), predict=free_port(), bridge=free_port(),
+    )
+    # Its own project and Redis db: nothing the contract tests publish reaches it.
+    st = LocalStack(
+        root=ROOT, state_dir=tmp_path_factory.mktemp("e2e"), ports=ports, project="tickcast-e2e", bar_seconds=1,
+        extra_env={"TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/1"},
+    )
+    st.start()
+    try:
+        yield st
+    finally:
+        st.stop()
+
+
+def test_a_trade_becomes_a_prediction_on_a_websocket_client(stack: LocalStack) -> None:
+    env = stack.env()
+    s = Settings.from_env(env)
+    rows = [OHLCV(100 + i, 101 + i, 99 + i, 100.5 + i * (1 if i % 3 else -1), 1000 + i) for i in range(BARS)]
+    # Every bar stamped in the past, so the clock closes the newest one at once.
+    messages = list(bar_messages([Series("AAPL", rows)], 1.0, backfill=BARS + 1, limit=BARS))
+
+    async def scenario() -> list[dict]:
+        got: list[dict] = []
+        async with websockets.connect(env["TICKCAST_WS_URL"]) as ws:
+            assert orjson.loads(await ws.recv())["type"] == "welcome"
+            await ws.send(orjson.dumps({"type": "subscribe", "channel": "predictions", "symbol": "AAPL"}).decode())
+            assert orjson.loads(await ws.recv()) == {"type": "subscribed", "channel": "predictions", "symbols": ["AAPL"]}
+            for _due, body in messages:
+                await asyncio.to_thread(publish, s, "raw", [(body, "", {"format": "alpaca"})])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                msg = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.monotonic())))
+                if msg["type"] in ("prediction", "snapshot"):
+                    got.append(msg)
+                    if msg["data"]["prediction"] is not None:
+                        return got
+        return got
+
+    got = asyncio.run(scenario())
+    assert got, "no update reached the WebSocket client"
+    last = got[-1]
+    assert last["type"] == "prediction" and last["symbol"] == "AAPL" and last["channel"] == "predictions"
+    doc = last["data"]
+    assert doc["ready"] is True and doc["prediction"]["direction"] in ("up", "down", "flat")
+    # The bar holds exactly its row's trades: nothing lost, nothing doubled.
+    row = rows[_index(messages, doc)]
+    assert (doc["bar"]["o"], doc["bar"]["h"], doc["bar"]["l"], doc["bar"]["c"]) == (row.open, row.high, row.low, row.close)
+    assert doc["bar"]["v"] == pytest.approx(row.volume) and doc["bar"]["n"] == 4
+    # Every hop stamped the trace, in order.
+    tr = doc["trace"]
+    assert tr["ingest"] <= tr["features"] <= tr["predict"] <= tr["bridge"]
+    seqs = [m["seq"] for m in got]
+    assert seqs == sorted(seqs), "updates arrived out of order"
+
+
+def _index(messages: list[tuple[float, bytes]], doc: dict) -> int:
+    """Which replayed row built the bar in `doc` (its start matches the row's bar)."""
+    for i, (_due, body) in enumerate(messages):
+        first = orjson.loads(body)[0]
+        ts_ms = int(datetime.fromisoformat(first["t"][:26] + "+00:00").timestamp() * 1000)
+        if ts_ms - ts_ms % 1000 == doc["bar"]["t"]:
+            return i
+    raise AssertionError(f"no replayed row for bar {doc['bar']['t']}")

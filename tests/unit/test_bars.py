@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from tickcast.features.bars import BarState
+from tickcast.schema import Tick
+
+S = 1_000_000_000
+T0 = 1_700_000_000 * S  # a bar boundary for 1 s bars
+
+
+def trade(ts: int, price: float, size: float = 1.0) -> Tick:
+    return Tick(ts=ts, price=price, size=size, id=str(ts))
+
+
+def state() -> BarState:
+    return BarState(bar_ms=1000, grace_ms=200)
+
+
+def test_open_and_close_follow_event_time_not_arrival_order() -> None:
+    st = state()
+    assert st.add([trade(T0 + 500_000_000, 11.0), trade(T0 + 100_000_000, 10.0), trade(T0 + 900_000_000, 12.0, 2)]) == []
+    (bar,) = st.add([trade(T0 + S + 300_000_000, 20.0)])  # past end + grace
+    assert (bar.t, bar.o, bar.h, bar.l, bar.c, bar.v, bar.n) == (T0 // 1_000_000, 10.0, 12.0, 10.0, 12.0, 4.0, 3)
+    assert bar.vwap == (11 + 10 + 24) / 4
+
+
+def test_a_bar_waits_for_its_grace_period() -> None:
+    st = state()
+    st.add([trade(T0 + 100_000_000, 10.0)])
+    assert st.add([trade(T0 + S + 100_000_000, 10.5)]) == []  # inside grace: still open
+    assert st.add([trade(T0 + 900_000_000, 9.0)]) == []  # a late-but-in-grace tick joins its bar
+    (bar,) = st.add([trade(T0 + S + 250_000_000, 10.6)])
+    assert bar.c == 9.0 and bar.l == 9.0
+
+
+def test_late_ticks_for_closed_bars_are_counted_and_dropped() -> None:
+    st = state()
+    st.add([trade(T0 + 100_000_000, 10.0)])
+    st.add([trade(T0 + 2 * S, 11.0)])
+    assert st.add([trade(T0 + 500_000_000, 99.0)]) == []
+    assert st.late == 1
+
+
+def test_empty_intervals_make_no_bar_and_bars_leave_in_order() -> None:
+    st = state()
+    st.add([trade(T0 + 100_000_000, 1.0)])
+    st.add([trade(T0 + 5 * S + 100_000_000, 2.0)])
+    bars = st.add([trade(T0 + 9 * S, 3.0)])
+    assert [b.t for b in bars] == [(T0 + 5 * S) // 1_000_000]
+    assert st.last_seq == (T0 + 6 * S) // 1_000_000
+
+
+def test_clock_closes_bars_when_trading_pauses() -> None:
+    st = state()
+    st.add([trade(T0 + 100_000_000, 10.0)])
+    assert st.advance(T0 + S + 100_000_000) == []
+    (bar,) = st.advance(T0 + S + 200_000_000)
+    assert bar.c == 10.0
+
+
+def test_quotes_do_not_build_bars_and_vendor_bars_pass_through() -> None:
+    st = state()
+    st.add([Tick(ts=T0 + 1, price=10.0, kind="quote", bid=9.9, ask=10.1)])
+    assert st.open == {}
+    (bar,) = st.add([Tick(ts=T0, price=10.2, size=50, kind="bar", open=10.0, high=10.4, low=9.8, vwap=10.1, trades=7, bar_s=1)])
+    assert (bar.o, bar.h, bar.l, bar.c, bar.v, bar.vwap, bar.n) == (10.0, 10.4, 9.8, 10.2, 50, 10.1, 7)
+
+
+def test_state_round_trips_through_its_record() -> None:
+    st = state()
+    st.add([trade(T0 + 100_000_000, 10.0), trade(T0 + S + 100_000_000, 11.0)])
+    again = BarState.from_record(1000, 200, st.record())
+    assert again == st
