@@ -8,12 +8,12 @@ locals {
 }
 
 # End-to-end latency: the predict stage logs one structured line per
-# prediction with `latency_ms` (exchange time -> prediction written, from the
-# message trace). This turns that field into a distribution.
+# prediction ("predicted", with `latency_ms` = event time -> prediction
+# written, from the message trace; null when the trace has no event time).
 resource "google_logging_metric" "e2e_latency" {
   name        = "${var.name_prefix}_e2e_latency_ms"
   description = "End-to-end latency (ms) reported by the predict stage's structured logs (field latency_ms)."
-  filter      = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"${module.functions["predict"].function_name}\" AND jsonPayload.latency_ms:*"
+  filter      = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"${module.functions["predict"].function_name}\" AND jsonPayload.message = \"predicted\" AND jsonPayload.latency_ms >= 0"
 
   metric_descriptor {
     metric_kind  = "DELTA"

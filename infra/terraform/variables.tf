@@ -330,7 +330,7 @@ variable "alert_thresholds" {
 variable "bridge_connect_log_filter" {
   type        = string
   description = "Logging filter clause that matches the bridge's one log line per accepted WebSocket (counted by a log-based metric)."
-  default     = "jsonPayload.event=\"ws_connect\""
+  default     = "jsonPayload.message=\"client connected\""
 }
 
 variable "labels" {

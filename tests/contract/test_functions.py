@@ -74,8 +74,9 @@ def test_features_closes_bars_by_event_time_and_is_idempotent(backends, puller) 
     fm = FeaturesMessage.model_validate_json(msg.data)
     assert msg.ordering_key == "GOLDF"
     assert fm.seq == 1709562601000 and fm.interval_s == 1
-    # Open and close by timestamp, not arrival order (the 9.5 trade arrived last).
-    assert (fm.bar.o, fm.bar.h, fm.bar.l, fm.bar.c, fm.bar.v, fm.bar.n) == (10.0, 10.5, 9.5, 9.5, 20.0, 3)
+    # Open and close by timestamp, not arrival order: the 9.5 trade arrived last
+    # but printed mid-bar, so the close is the 10.5 printed at 900 ms.
+    assert (fm.bar.o, fm.bar.h, fm.bar.l, fm.bar.c, fm.bar.v, fm.bar.n) == (10.0, 10.5, 9.5, 10.5, 20.0, 3)
     assert fm.bar.vwap == pytest.approx((10.0 * 5 + 10.5 * 5 + 9.5 * 10) / 20)
     assert fm.ready is False and "warming_up" in (fm.reason or "")
 

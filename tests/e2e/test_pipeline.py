@@ -49,7 +49,7 @@ def stack(backends, tmp_path_factory) -> Iterator[LocalStack]:
 def test_a_trade_becomes_a_prediction_on_a_websocket_client(stack: LocalStack) -> None:
     env = stack.env()
     s = Settings.from_env(env)
-    rows = [OHLCV(100 + i, 101 + i, 99 + i, 100.5 + i * (1 if i % 3 else -1), 1000 + i) for i in range(BARS)]
+    rows = [OHLCV(100 + i, 101 + i, 99 + i, 100 + i + (0.5 if i % 3 else -0.5), 1000 + i) for i in range(BARS)]
     # Every bar stamped in the past, so the clock closes the newest one at once.
     messages = list(bar_messages([Series("AAPL", rows)], 1.0, backfill=BARS + 1, limit=BARS))
 

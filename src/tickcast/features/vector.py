@@ -76,7 +76,7 @@ class FeatureSet:
         atr = self.atr_14.update(bar.h, bar.l, c)
         vwap = self.vwap.update(bar.vwap, bar.v)
         ret = self.ret.update(c)
-        rv = self.rv_20.update(ret) if ret is not None else None
+        rv = self.rv_20.update(c)
         vol_z = self.vol_z.update(bar.v)
         pctb = None
         if bb is not None:

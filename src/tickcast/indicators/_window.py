@@ -1,41 +1,150 @@
-"""Shifted window moments, shared by BollingerBands, ZScore and RealizedVolatility.
+"""Ring-buffer windows with drift-free sums and shifted moments.
 
-Each of those keeps a ring buffer of the last ``n`` values and, for a shift
-``K``, the running sums ``S = sum(x - K)`` and ``Q = sum((x - K)**2)``; the
-centred sum of squares is ``C = Q - S*S/n`` and the variance ``C/n`` (or
-``C/(n-1)``).
+``MomentsWindow`` is the small base of BollingerBands, ZScore and
+RealizedVolatility. It keeps the last ``n`` values in a ring buffer and, for a
+shift ``K``, the running sums ``S = sum(x - K)`` and ``Q = sum((x - K)**2)``;
+the centred sum of squares is ``C = Q - S*S/n``, the variance ``C/n`` (or
+``C/(n-1)``). The subclasses write the per-update arithmetic out inline (a
+helper call per update would cost more than the arithmetic); this module holds
+the cold paths: warm-up, refresh, state.
 
 Why a shift: the identity holds for any ``K``, but its rounding error scales
-with ``(x - K)**2`` rather than ``x**2``. With ``K`` a value from the window,
-a variance of 1e-10 at a price of 1e4 keeps its digits; TA-Lib's
+with ``(x - K)**2`` rather than ``x**2``. With ``K`` a recent value from the
+window, a variance of 1e-10 at a price of 1e4 keeps its digits; TA-Lib's
 ``E[x^2] - E[x]^2`` loses ``log10(x^2 / var)`` of them.
 
-Why refresh: ``S`` and ``Q`` pick up one rounding per update. They are
-recomputed exactly (``math.fsum``, new ``K`` = newest value) whenever the ring
-buffer wraps, i.e. every ``n`` updates, so error never accumulates past one
-window and the cost stays amortised O(1). They are also recomputed as soon as
-``C`` falls to the size of the rounding error accumulated since the last
-refresh (``err`` tracks the sum of squared terms added and removed): a window
-that has become constant, such as a run of zero-volume bars, then gets an
-exact ``C = 0`` instead of noise that a z-score would divide by. After a
-refresh ``C >= Q/(n+1)`` or ``C == 0``, so that check cannot fire again until
-new values arrive.
+Why refresh: running sums pick up one rounding per update. They are recomputed
+exactly (``math.fsum``, with ``K`` reset to the newest value) on the first
+ring-buffer wrap after ``REFRESH_UPDATES`` updates, so error never accumulates
+beyond a few hundred updates and the amortised cost stays O(1) (one O(n)
+refresh per >= max(n, 256) updates). ``SMA`` uses the same schedule for its
+sum. They are also recomputed as soon as ``C`` is no larger than a bound on
+the rounding error accumulated since the last refresh (``err`` sums the
+squared terms added and removed): after a spike leaves the window, or when it
+becomes constant (a run of zero-volume bars), ``C`` is then exact - 0 for a
+constant window - instead of noise a z-score would divide by. After a refresh
+``C >= Q/(n+1)`` or ``C == 0`` (``K`` is a window member), so that check cannot
+fire again until new values arrive.
 """
 
 from __future__ import annotations
 
 import sys
 from math import fsum
+from typing import Any
+
+from tickcast.indicators._base import Indicator, StateReader, check_period
+
+REFRESH_UPDATES = 256
+"""Minimum number of updates between two exact recomputations of running sums."""
 
 _EPS = sys.float_info.epsilon
 
 
-def noise_factor(period: int) -> float:
-    """Bound on (rounding error of C) / err between two refreshes, with margin."""
-    return 8.0 * _EPS * (period + 2)
+def wraps_per_refresh(period: int) -> int:
+    """Ring-buffer wraps between refreshes: at least ``REFRESH_UPDATES`` updates."""
+    return -(-REFRESH_UPDATES // period)
 
 
 def refresh(buf: list[float], shift: float) -> tuple[float, float]:
-    """Correctly rounded ``S`` and ``Q`` of a full window around ``shift``."""
+    """``S`` and ``Q`` of a full window around ``shift``, each summed exactly."""
     devs = [x - shift for x in buf]
     return fsum(devs), fsum([d * d for d in devs])
+
+
+class MomentsWindow(Indicator):
+    """Ring buffer of the last ``period`` values with shifted, refreshed moments.
+
+    ``_pos`` counts down: the slot written next is ``_pos - 1`` and 0 means the
+    ring just wrapped, which the hot path tests without loading ``period``.
+    """
+
+    __slots__ = ("_buf", "_err", "_every", "_pos", "_q", "_s", "_shift", "_tol", "_wraps", "period")
+
+    period: int
+    _every: int
+    _tol: float
+    _buf: list[float]
+    _pos: int
+    _wraps: int
+    _shift: float
+    _s: float
+    _q: float
+    _err: float
+
+    def __init__(self, period: int, minimum: int = 1) -> None:
+        self.period = check_period("period", period, minimum)
+        self._every = wraps_per_refresh(period)
+        # Roundings between refreshes stay below ~3 per update on terms bounded by err.
+        self._tol = 8.0 * _EPS * (period * self._every + 2)
+        self._clear_window()
+
+    def _clear_window(self) -> None:
+        self._buf = [0.0] * self.period
+        self._pos = self.period
+        self._wraps = self._every
+        self._shift = 0.0
+        self._s = 0.0
+        self._q = 0.0
+        self._err = 0.0
+        self._ready = False
+
+    def _fill(self, value: float) -> float | None:
+        """Warm-up step: ``C`` once the window is full, else ``None``."""
+        pos = self._pos - 1
+        self._buf[pos] = value
+        if pos:
+            self._pos = pos
+            return None
+        self._pos = self.period
+        self._ready = True
+        return self._refresh(value)
+
+    def _settle(self, value: float, pos: int, s: float, q: float, err: float) -> float:
+        """Slow path of an update: the ring wrapped or ``C`` may be noise. Returns ``C``."""
+        n = self.period
+        due = False
+        if not pos:
+            pos = n
+            self._wraps -= 1
+            due = not self._wraps
+        self._pos = pos
+        c = q - s * s / n
+        if due or (c <= self._tol * err and err > 0.0):
+            return self._refresh(value)
+        self._s = s
+        self._q = q
+        self._err = err
+        return c
+
+    def _refresh(self, newest: float) -> float:
+        self._wraps = self._every
+        self._shift = newest
+        s, q = refresh(self._buf, newest)
+        self._s = s
+        self._q = q
+        self._err = q
+        return q - s * s / self.period
+
+    def _dump(self) -> dict[str, Any]:
+        return {
+            "buf": list(self._buf),
+            "pos": self._pos,
+            "wraps": self._wraps,
+            "shift": self._shift,
+            "s": self._s,
+            "q": self._q,
+            "err": self._err,
+            "ready": self._ready,
+        }
+
+    def _load_window(self, record: StateReader) -> None:
+        self._buf = record.get_floats("buf", self.period)
+        self._pos = record.get_int("pos", 1, self.period)
+        self._wraps = record.get_int("wraps", 1, self._every)
+        self._shift = record.get_float("shift")
+        self._s = record.get_float("s")
+        self._q = record.get_float("q")
+        self._err = record.get_float("err")
+        self._ready = record.get_bool("ready")
+

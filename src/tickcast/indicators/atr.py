@@ -14,6 +14,7 @@ computes through such bars too.
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any, Self
 
 from tickcast.indicators._base import (
@@ -51,7 +52,7 @@ class ATR(Indicator):
 
     def update(self, high: float, low: float, close: float) -> float | None:
         """Add one bar; the ATR once ``period`` true ranges have been seen."""
-        if (high - high) + (low - low) + (close - close) != 0.0:  # any NaN or ±inf
+        if not isfinite(high + low + close):  # any NaN or ±inf (or an overflowing sum)
             raise _bad_bar(high, low, close)
         prev = self._close
         self._close = close
@@ -103,6 +104,6 @@ class ATR(Indicator):
 
 def _bad_bar(high: float, low: float, close: float) -> ValueError:
     for name, value in (("high", high), ("low", low), ("close", close)):
-        if value - value != 0.0:
+        if not isfinite(value):
             return non_finite(name, value)
-    return ValueError("high, low and close must be finite numbers")  # pragma: no cover
+    return ValueError(f"high + low + close overflows: {high!r}, {low!r}, {close!r}")

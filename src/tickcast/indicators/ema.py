@@ -13,6 +13,7 @@ The EMA recursion is a contraction, so those differences do not accumulate.
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any, Self
 
 from tickcast.indicators._base import (
@@ -50,7 +51,7 @@ class EMA(Indicator):
 
     def update(self, value: float) -> float | None:
         """Add one value; the EMA once ``period`` values have been seen."""
-        if value - value != 0.0:  # NaN or ±inf
+        if not isfinite(value):
             raise non_finite("value", value)
         if self._ready:
             ema = self._ema

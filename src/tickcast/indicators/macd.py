@@ -20,6 +20,7 @@ the price, not to themselves, near zero crossings.
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any, NamedTuple, Self
 
 from tickcast.indicators._base import (
@@ -101,7 +102,7 @@ class MACD(Indicator):
 
     def update(self, value: float) -> MACDValue | None:
         """Add one value; MACD, signal and histogram once all three exist."""
-        if value - value != 0.0:  # NaN or ±inf
+        if not isfinite(value):
             raise non_finite("value", value)
         if self._ready:
             fast = self._fast_ema

@@ -14,6 +14,7 @@ does. (Last-bit differences come from TA-Lib's fused multiply-add only.)
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any, Self
 
 from tickcast.indicators._base import (
@@ -51,7 +52,7 @@ class RSI(Indicator):
 
     def update(self, value: float) -> float | None:
         """Add one value; the RSI once ``period`` changes have been seen."""
-        if value - value != 0.0:  # NaN or ±inf
+        if not isfinite(value):
             raise non_finite("value", value)
         prev = self._prev
         self._prev = value

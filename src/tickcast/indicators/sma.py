@@ -5,14 +5,15 @@ mean of the first window on the ``period``-th, the bar of TA-Lib's first
 non-NaN (lookback ``period - 1``).
 
 Accuracy: the window sum moves by one add per update and is recomputed with
-``math.fsum`` each time the ring buffer wraps (every ``period`` updates), so
-rounding never accumulates past one window. TA-Lib keeps one running sum for
-the whole series; on long series that drift is the only difference.
+``math.fsum`` on the first ring-buffer wrap after 256 updates (see
+``_window``), so rounding never accumulates beyond a few hundred updates.
+TA-Lib keeps one running sum for the whole series; on long series that drift
+is the only difference.
 """
 
 from __future__ import annotations
 
-from math import fsum
+from math import fsum, isfinite
 from typing import Any, Self
 
 from tickcast.indicators._base import (
@@ -22,61 +23,85 @@ from tickcast.indicators._base import (
     check_period,
     non_finite,
 )
+from tickcast.indicators._window import wraps_per_refresh
 
 
 class SMA(Indicator):
-    """Arithmetic mean of the last ``period`` values."""
+    """Arithmetic mean of the last ``period`` values.
 
-    __slots__ = ("_buf", "_pos", "_sum", "period")
+    ``_pos`` counts down: the slot written next is ``_pos - 1`` and 0 means the
+    ring just wrapped, which the hot path tests without loading ``period``.
+    """
+
+    __slots__ = ("_buf", "_every", "_pos", "_sum", "_wraps", "period")
 
     kind = "sma"
 
     period: int
+    _every: int
     _buf: list[float]
     _pos: int
+    _wraps: int
     _sum: float
 
     def __init__(self, period: int) -> None:
         self.period = check_period("period", period)
+        self._every = wraps_per_refresh(period)
         self.reset()
 
     def reset(self) -> None:
-        # Zeros stand in for the values not yet seen: subtracting them is a no-op.
         self._buf = [0.0] * self.period
-        self._pos = 0
+        self._pos = self.period
+        self._wraps = self._every
         self._sum = 0.0
         self._ready = False
 
     def update(self, value: float) -> float | None:
         """Add one value; the mean of the last ``period`` values once warmed up."""
-        if value - value != 0.0:  # NaN or ±inf
+        if not isfinite(value):
             raise non_finite("value", value)
         buf = self._buf
-        pos = self._pos
+        pos = self._pos - 1
         total = self._sum + (value - buf[pos])
         buf[pos] = value
-        pos += 1
-        if pos == self.period:
-            pos = 0
-            total = fsum(buf)
-            self._ready = True
+        if not pos:
+            pos = self.period
+            total = self._wrapped(total)
         self._pos = pos
         self._sum = total
         if self._ready:
             return total / self.period
         return None
 
+    def _wrapped(self, total: float) -> float:
+        # The zeros the ring starts with make the warm-up sum exact too; refresh it anyway
+        # on the first wrap so the first output is the correctly rounded window sum.
+        if self._ready:
+            self._wraps -= 1
+            if self._wraps:
+                return total
+        self._ready = True
+        self._wraps = self._every
+        return fsum(self._buf)
+
     def _params(self) -> dict[str, Any]:
         return {"period": self.period}
 
     def _dump(self) -> dict[str, Any]:
-        return {"buf": list(self._buf), "pos": self._pos, "sum": self._sum, "ready": self._ready}
+        return {
+            "buf": list(self._buf),
+            "pos": self._pos,
+            "wraps": self._wraps,
+            "sum": self._sum,
+            "ready": self._ready,
+        }
 
     @classmethod
     def _load(cls, record: StateReader) -> Self:
         new = cls(record.get_int("period", 1, MAX_PERIOD))
         new._buf = record.get_floats("buf", new.period)
-        new._pos = record.get_int("pos", 0, new.period - 1)
+        new._pos = record.get_int("pos", 1, new.period)
+        new._wraps = record.get_int("wraps", 1, new._every)
         new._sum = record.get_float("sum")
         new._ready = record.get_bool("ready")
         return new

@@ -15,7 +15,7 @@ Neumaier-compensated, so a session of millions of ticks does not drift.
 
 from __future__ import annotations
 
-from math import inf
+from math import inf, isfinite
 from typing import Any, Self
 
 from tickcast.indicators._base import Indicator, StateReader, non_finite
@@ -46,7 +46,7 @@ class VWAP(Indicator):
 
     def update(self, price: float, volume: float) -> float | None:
         """Add one trade; the session VWAP once any volume has traded."""
-        if price - price != 0.0:  # NaN or ±inf
+        if not isfinite(price):
             raise non_finite("price", price)
         if not 0.0 <= volume < inf:
             raise ValueError(f"volume must be a finite number >= 0, got {volume!r}")

@@ -11,13 +11,12 @@ import os
 import shutil
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tickcast import log
 from tickcast.errors import TickcastError
-from tickcast.local.processes import Proc, StartupError, http_status, port_open, redis_ping
+from tickcast.local.processes import Proc, http_status, port_open, redis_ping
 from tickcast.local.topology import create_topology
 
 _log = log.get("local")
@@ -240,13 +239,6 @@ class LocalStack:
     def write_env_file(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [f"export {k}={v}" for k, v in sorted(self.env().items())]
+        # So `tickcast replay` / `tickcast tail` work in the second shell too.
+        lines.append(f'export PATH="{Path(sys.executable).parent}:$PATH"')
         path.write_text("# written by `tickcast local up`; source it in a second shell\n" + "\n".join(lines) + "\n")
-
-
-def wait_for(check: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.1)
-    raise StartupError(f"timed out waiting for {what}")

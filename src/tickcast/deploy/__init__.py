@@ -1,0 +1,1 @@
+"""Deployment helpers: `tickcast stage` (build/ for Terraform and the bridge image) and `tickcast cost`."""

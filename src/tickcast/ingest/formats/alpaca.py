@@ -1,0 +1,366 @@
+"""Alpaca market data v2: stream messages and historical REST pages.
+
+Stream (https://docs.alpaca.markets/docs/real-time-stock-pricing-data): trades `T:"t"`,
+quotes `"q"`, minute bars `"b"`, updated bars `"u"` (a late trade changed a minute bar;
+same `t`), daily bars `"d"`. Frames are JSON arrays. `success` and `subscription` are
+acknowledgements and are skipped; `error` is rejected as `vendor_error`. Other types
+(statuses, LULDs, corrections, cancels, imbalances) are rejected as `unsupported_message`:
+corrections and cancels change trades already ingested, so they are kept visible in the
+dead-letter topic rather than dropped. The crypto stream has the same shapes, without
+exchange and tape, with symbols like `BTC/USD` (normalised to `BTC-USD`).
+
+Historical (https://docs.alpaca.markets/reference/stockbars and .../stocktrades):
+`{"bars": {"AAPL": [...]}, "next_page_token": ...}` (many symbols) or
+`{"bars": [...], "symbol": "AAPL", ...}` (one); the same with `trades` and `quotes`.
+
+Timestamps are RFC-3339 with up to nine fractional digits, parsed to epoch ns without a
+float. Quote sizes are whatever Alpaca sends (round lots on the SIP feed). Bar ticks are
+stamped with the bar's start, as Alpaca labels them; `bar_s` is 60 for `b`/`u`, 86400 for
+`d`, and for REST the `timeframe` hint when the publisher adds one (`1Min`, `5Min`,
+`1Hour`, `1Day`, `1Week`), else the smallest gap between the page's bars.
+
+Ids: a trade is `alpaca:t:SYM:EXCHANGE:TRADEID@TS` (trade ids restart every session, the
+event time keeps them unique, and a stream trade and the same trade from REST agree);
+quotes and bars have no vendor id and get a content hash.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeAlias
+
+from pydantic import (
+    Discriminator,
+    Field,
+    PlainValidator,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, to_json
+
+from tickcast.ingest.formats import detect
+from tickcast.ingest.formats._common import (
+    SYMBOL,
+    Context,
+    Count,
+    JsonFormat,
+    Parsed,
+    Price,
+    Rejected,
+    RfcTime,
+    Size,
+    Symbol,
+    VendorModel,
+    bar_error,
+    bar_seconds,
+    content_id,
+    crossed_error,
+    parse_json,
+    refuse,
+    rejected,
+    validate_many,
+)
+from tickcast.schema import Tick
+
+# --- stream ----------------------------------------------------------------------------------
+
+
+class _TradeFields(VendorModel):
+    i: int | None = None
+    x: str | None = None
+    p: Price
+    s: Size = 0.0  # crypto sizes are fractional
+    t: RfcTime
+    c: tuple[str, ...] | None = None
+    z: str | None = None
+
+
+class _QuoteFields(VendorModel):
+    bx: str | None = None
+    bp: Price
+    bs: Size = 0.0
+    ax: str | None = None
+    ap: Price
+    as_: Size = Field(0.0, alias="as")
+    t: RfcTime
+    c: tuple[str, ...] | None = None
+    z: str | None = None
+
+    @model_validator(mode="after")
+    def _not_crossed(self) -> Self:
+        crossed_error(self.bp, self.ap)
+        return self
+
+
+class _BarFields(VendorModel):
+    o: Price
+    h: Price
+    l: Price  # noqa: E741 - Alpaca's field name
+    c: Price
+    v: Size
+    vw: Price | None = None
+    n: Count | None = None
+    t: RfcTime
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        bar_error(self.o, self.h, self.l, self.c)
+        return self
+
+
+class Trade(_TradeFields):
+    T: Literal["t"]
+    S: Symbol
+
+
+class Quote(_QuoteFields):
+    T: Literal["q"]
+    S: Symbol
+
+
+class Bar(_BarFields):
+    T: Literal["b", "u", "d"]
+    S: Symbol
+
+
+class Control(VendorModel):
+    T: Literal["success", "subscription"]
+
+
+class VendorError(VendorModel):
+    T: Literal["error"]
+    code: int | None = None
+    msg: str = ""
+
+    @model_validator(mode="after")
+    def _always(self) -> Self:
+        raise PydanticCustomError(
+            "vendor_error", "Alpaca error {code}: {msg}", {"code": self.code, "msg": self.msg}
+        )
+
+
+# --- historical REST -------------------------------------------------------------------------
+
+_TIMEFRAME = re.compile(r"(\d+)(Min|T|Hour|H|Day|D|Week|W)")
+_UNIT_S: Final = {"Min": 60, "T": 60, "Hour": 3600, "H": 3600, "Day": 86400, "D": 86400}
+_UNIT_S |= {"Week": 604_800, "W": 604_800}
+
+
+def _timeframe_s(tf: str | None) -> int | None:
+    m = _TIMEFRAME.fullmatch(tf) if tf else None
+    return int(m[1]) * _UNIT_S[m[2]] if m and int(m[1]) > 0 else None
+
+
+class _RestPage(VendorModel):
+    """Many symbols: {KEY: {SYM: [...]}}; one symbol: {KEY: [...], "symbol": SYM}."""
+
+    KEY: ClassVar[str]
+    symbol: Symbol | None = None
+
+    def by_symbol(self) -> dict[str, list[Any]]:
+        items = getattr(self, self.KEY)
+        if isinstance(items, list):
+            return {self.symbol: items} if self.symbol else {}
+        return {sym: group or [] for sym, group in (items or {}).items()}
+
+    @model_validator(mode="after")
+    def _symbol_given(self) -> Self:
+        if isinstance(getattr(self, self.KEY), list) and self.symbol is None:
+            raise PydanticCustomError(
+                "invalid_message", "a one-symbol page needs 'symbol'", {}
+            )
+        return self
+
+
+class RestBars(_RestPage):
+    KEY = "bars"
+    bars: dict[Symbol, list[_BarFields] | None] | list[_BarFields] | None = None
+    timeframe: str | None = None  # a publisher's hint; Alpaca does not echo it
+
+
+class RestTrades(_RestPage):
+    KEY = "trades"
+    trades: dict[Symbol, list[_TradeFields] | None] | list[_TradeFields] | None = None
+
+
+class RestQuotes(_RestPage):
+    KEY = "quotes"
+    quotes: dict[Symbol, list[_QuoteFields] | None] | list[_QuoteFields] | None = None
+
+
+_REST_KEYS: Final = ("bars", "trades", "quotes")
+_TYPES: Final = frozenset({"t", "q", "b", "u", "d", "success", "subscription", "error"})
+
+
+def _tag(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return None
+    t = v.get("T")
+    if isinstance(t, str):
+        return t if t in _TYPES else "other"
+    if t is None:
+        return next((k for k in _REST_KEYS if k in v), None)
+    return None
+
+
+Message: TypeAlias = Annotated[
+    Annotated[Trade, Tag("t")]
+    | Annotated[Quote, Tag("q")]
+    | Annotated[Bar, Tag("b")]
+    | Annotated[Bar, Tag("u")]
+    | Annotated[Bar, Tag("d")]
+    | Annotated[Control, Tag("success")]
+    | Annotated[Control, Tag("subscription")]
+    | Annotated[VendorError, Tag("error")]
+    | Annotated[
+        Any,
+        PlainValidator(
+            refuse("unsupported_message", "Alpaca message type {what} is not ingested", "T")
+        ),
+        Tag("other"),
+    ]
+    | Annotated[RestBars, Tag("bars")]
+    | Annotated[RestTrades, Tag("trades")]
+    | Annotated[RestQuotes, Tag("quotes")],
+    Discriminator(
+        _tag,
+        custom_error_type="invalid_message",
+        custom_error_message="not an Alpaca message: no 'T' and no bars/trades/quotes",
+    ),
+]
+
+# --- ticks -----------------------------------------------------------------------------------
+
+_BAR_S: Final = {"b": 60, "u": 60, "d": 86_400}
+
+
+def _trade(sym: str, m: _TradeFields) -> Tick:
+    if m.i is not None:
+        key = f"alpaca:t:{sym}:{m.x or '-'}:{m.i}@{m.t}"
+    else:
+        key = content_id(f"alpaca:t:{sym}", m.t, m.p, m.s, m.x, m.c, m.z)
+    return Tick(
+        ts=m.t,
+        price=m.p,
+        size=m.s,
+        kind="trade",
+        source="alpaca",
+        id=key,
+        conditions=m.c or (),
+        exchange=m.x,
+    )
+
+
+def _quote(sym: str, m: _QuoteFields) -> Tick:
+    return Tick(
+        ts=m.t,
+        price=(m.bp + m.ap) / 2,
+        size=0.0,
+        kind="quote",
+        source="alpaca",
+        id=content_id(f"alpaca:q:{sym}", m.t, m.bp, m.bs, m.ap, m.as_, m.bx, m.ax, m.c, m.z),
+        conditions=m.c or (),
+        bid=m.bp,
+        ask=m.ap,
+        bid_size=m.bs,
+        ask_size=m.as_,
+    )
+
+
+def _bar(sym: str, m: _BarFields, bar_s: int | None) -> Tick:
+    return Tick(
+        ts=m.t,
+        price=m.c,
+        size=m.v,
+        kind="bar",
+        source="alpaca",
+        id=content_id(f"alpaca:bar:{sym}", m.t, bar_s, m.o, m.h, m.l, m.c, m.v, m.vw, m.n),
+        open=m.o,
+        high=m.h,
+        low=m.l,
+        vwap=m.vw,
+        trades=m.n,
+        bar_s=bar_s,
+    )
+
+
+def _emit_rest(key: str, sym: str, items: list[Any], hint: str | None, out: Parsed) -> None:
+    if key == "bars":
+        bar_s = _timeframe_s(hint) or bar_seconds([b.t for b in items])
+        out.ticks.extend((sym, _bar(sym, b, bar_s)) for b in items)
+    elif key == "trades":
+        out.ticks.extend((sym, _trade(sym, t)) for t in items)
+    else:
+        out.ticks.extend((sym, _quote(sym, q)) for q in items)
+
+
+def _emit(m: Any, out: Parsed, ctx: Context) -> None:
+    if isinstance(m, Trade):
+        out.ticks.append((m.S, _trade(m.S, m)))
+    elif isinstance(m, Quote):
+        out.ticks.append((m.S, _quote(m.S, m)))
+    elif isinstance(m, Bar):
+        out.ticks.append((m.S, _bar(m.S, m, _BAR_S[m.T])))
+    elif isinstance(m, _RestPage):
+        hint = m.timeframe if isinstance(m, RestBars) else None
+        for sym, items in m.by_symbol().items():
+            _emit_rest(m.KEY, sym, items, hint, out)
+    else:
+        out.skipped += 1  # success / subscription
+
+
+_ITEMS: Final = {
+    "bars": TypeAdapter(list[_BarFields]),
+    "trades": TypeAdapter(list[_TradeFields]),
+    "quotes": TypeAdapter(list[_QuoteFields]),
+}
+_FIELDS: Final = {
+    **dict.fromkeys(("p", "bp", "ap", "o", "h", "l", "c", "vw"), "invalid_price"),
+    **dict.fromkeys(("s", "bs", "as", "v", "n"), "invalid_size"),
+}
+
+
+def _explode(doc: Any, out: Parsed, ctx: Context) -> bool:
+    """A REST page with bad parts: validate it symbol by symbol, element by element."""
+    key = _tag(doc)
+    if key not in _ITEMS:
+        return False
+    groups = doc[key]
+    if isinstance(groups, list):
+        groups = {doc.get("symbol"): groups}
+    if not isinstance(groups, dict):
+        return False  # the page itself is malformed: reject it whole
+    hint = doc.get("timeframe") if isinstance(doc.get("timeframe"), str) else None
+    for raw_sym, items in groups.items():
+        raw = to_json({key: items, "symbol": raw_sym})
+        try:
+            sym = SYMBOL.validate_python(raw_sym, strict=True)
+        except ValidationError as exc:  # the whole group has no usable symbol
+            out.rejected.append(rejected(exc.errors(include_url=False), raw, _FIELDS))
+            continue
+        if not isinstance(items, list):
+            if items is not None:
+                out.rejected.append(Rejected("invalid_message", f"{key}: expected a list", raw))
+            continue
+        good, bad = validate_many(to_json(items), _ITEMS[key], ctx)
+        for item, errors in bad:
+            out.rejected.append(rejected(errors, to_json(item), _FIELDS))
+        _emit_rest(key, sym, good, hint, out)
+    return True
+
+
+FORMAT: Final = JsonFormat(
+    name="alpaca",
+    element=TypeAdapter(Message),
+    batch=TypeAdapter(list[Message]),
+    emit=_emit,
+    fields=_FIELDS,
+    explode=_explode,
+    classify=detect.classify,
+)
+
+
+def parse(body: bytes, ctx: Context) -> Parsed:
+    return parse_json(body, FORMAT, ctx)
