@@ -31,9 +31,18 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
     from tickcast.local.stack import LocalStack, Ports
     from tickcast.local.topology import create_topology
 
-    ports = Ports(**{name: free_port() for name in ("redis", "pubsub", "firestore", "ingest", "features", "predict", "bridge")})
+    ports = Ports(
+        **{
+            name: free_port()
+            for name in ("redis", "pubsub", "firestore", "ingest", "features", "predict", "bridge")
+        }
+    )
     stack = LocalStack(
-        root=ROOT, state_dir=tmp_path_factory.mktemp("backends"), ports=ports, project="tickcast-test", bar_seconds=1
+        root=ROOT,
+        state_dir=tmp_path_factory.mktemp("backends"),
+        ports=ports,
+        project="tickcast-test",
+        bar_seconds=1,
     )
     saved = dict(os.environ)
     try:
@@ -41,7 +50,11 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
         env = {**stack.env(), "TICKCAST_MAX_PAST_S": str(10 * 365 * 86400)}
         os.environ.update(env)
         # Topics only: the contract tests drive the functions directly.
-        create_topology(env, stack.project, {n: f"http://127.0.0.1:9/{n}" for n in ("ingest", "features", "predict")})
+        create_topology(
+            env,
+            stack.project,
+            {n: f"http://127.0.0.1:9/{n}" for n in ("ingest", "features", "predict")},
+        )
         _drop_push_subscriptions(stack.project)
         settings.cache_clear()
         clients.reset()
@@ -77,9 +90,13 @@ class Puller:
         out: list[object] = []
         deadline = time.monotonic() + timeout_s
         while len(out) < n and time.monotonic() < deadline:
-            resp = self.client.pull(subscription=self.path, max_messages=100, timeout=2, return_immediately=True)
+            resp = self.client.pull(
+                subscription=self.path, max_messages=100, timeout=2, return_immediately=True
+            )
             if resp.received_messages:
-                self.client.acknowledge(subscription=self.path, ack_ids=[m.ack_id for m in resp.received_messages])
+                self.client.acknowledge(
+                    subscription=self.path, ack_ids=[m.ack_id for m in resp.received_messages]
+                )
                 out.extend(m.message for m in resp.received_messages)
             else:
                 time.sleep(0.05)

@@ -19,12 +19,18 @@ def _replay(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise TickcastError(f"{path}: no such file")
-    kind = args.format if args.format != "auto" else ("csv" if path.suffix.lower() == ".csv" else "ndjson")
+    kind = (
+        args.format
+        if args.format != "auto"
+        else ("csv" if path.suffix.lower() == ".csv" else "ndjson")
+    )
     attrs = {"format": args.vendor} if args.vendor else {}
     if kind == "csv":
         series = replay.read_csv(path, args.symbol)
         attrs = {"format": "alpaca"}
-        msgs = replay.bar_messages(series, args.interval or s.bar_seconds, backfill=args.backfill, limit=args.limit)
+        msgs = replay.bar_messages(
+            series, args.interval or s.bar_seconds, backfill=args.backfill, limit=args.limit
+        )
     else:
         msgs = replay.ndjson_messages(path, args.rate)
     sent = replay.pace(msgs, lambda body: publish(s, "raw", [(body, "", attrs)]))
@@ -41,8 +47,13 @@ def _tail(args: argparse.Namespace) -> int:
         raise TickcastError(f"invalid symbol(s): {', '.join(bad)}")
     url = args.url or os.environ.get("TICKCAST_WS_URL", "ws://127.0.0.1:8080/ws")
     count = args.count
-    tail.run(url, args.symbols, channel=args.channel, token=args.token or os.environ.get("TICKCAST_TOKEN"),
-             stop=lambda st: count is not None and st.updates >= count)
+    tail.run(
+        url,
+        args.symbols,
+        channel=args.channel,
+        token=args.token or os.environ.get("TICKCAST_TOKEN"),
+        stop=lambda st: count is not None and st.updates >= count,
+    )
     return 0
 
 
@@ -59,25 +70,48 @@ def _config(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from tickcast.local import cli as local_cli
 
-    parser = argparse.ArgumentParser(prog="tickcast", description="Real-time market indicators and predictions.")
+    parser = argparse.ArgumentParser(
+        prog="tickcast", description="Real-time market indicators and predictions."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     local_cli.register(sub)
 
     rp = sub.add_parser("replay", help="publish a feed file to the raw topic")
     rp.add_argument("file", help="NDJSON of vendor messages, or CSV of OHLCV bars")
     rp.add_argument("--format", choices=("auto", "ndjson", "csv"), default="auto")
-    rp.add_argument("--vendor", choices=("alpaca", "polygon", "yahoo", "tickcast"), help="NDJSON: the `format` attribute to set")
-    rp.add_argument("--rate", type=float, default=10.0, help="NDJSON: messages per second (0 = as fast as possible)")
+    rp.add_argument(
+        "--vendor",
+        choices=("alpaca", "polygon", "yahoo", "tickcast"),
+        help="NDJSON: the `format` attribute to set",
+    )
+    rp.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="NDJSON: messages per second (0 = as fast as possible)",
+    )
     rp.add_argument("--symbol", help="CSV: symbol when the file has no symbol column")
-    rp.add_argument("--interval", type=float, default=None, help="CSV: seconds per row (default TICKCAST_BAR_SECONDS)")
-    rp.add_argument("--backfill", type=int, default=0, help="CSV: stamp the first N rows into the bars just past")
+    rp.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        help="CSV: seconds per row (default TICKCAST_BAR_SECONDS)",
+    )
+    rp.add_argument(
+        "--backfill",
+        type=int,
+        default=0,
+        help="CSV: stamp the first N rows into the bars just past",
+    )
     rp.add_argument("--limit", type=int, default=None, help="CSV: replay at most N rows")
     rp.set_defaults(func=_replay)
 
     tp = sub.add_parser("tail", help="print updates from the bridge as they arrive")
     tp.add_argument("symbols", nargs="+", metavar="SYMBOL")
     tp.add_argument("--channel", choices=("predictions", "bars", "alerts"), default="predictions")
-    tp.add_argument("--url", help="bridge WebSocket URL (default $TICKCAST_WS_URL or ws://127.0.0.1:8080/ws)")
+    tp.add_argument(
+        "--url", help="bridge WebSocket URL (default $TICKCAST_WS_URL or ws://127.0.0.1:8080/ws)"
+    )
     tp.add_argument("--token", help="API key or JWT (default $TICKCAST_TOKEN)")
     tp.add_argument("--count", type=int, default=None, help="exit after N updates")
     tp.set_defaults(func=_tail)

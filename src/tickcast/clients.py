@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 @cache
 def publisher(latency_ms: float) -> pubsub_v1.PublisherClient:
-    from google.cloud import pubsub_v1
+    import google.cloud.pubsub_v1 as pubsub_v1
 
     return pubsub_v1.PublisherClient(
         # The client's 10 ms default batching latency would dominate a tick's

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -19,8 +19,8 @@ Topic = Literal["raw", "ticks", "features", "clock", "deadletter"]
 TOPICS: tuple[Topic, ...] = ("raw", "ticks", "features", "clock", "deadletter")
 
 
-def _env(name: str, default: object, description: str, **kw: object) -> object:
-    return Field(default, alias=name, description=description, **kw)  # type: ignore[call-overload]
+def _env(name: str, default: Any, description: str) -> Any:
+    return Field(default, alias=name, description=description)
 
 
 class Settings(BaseModel):
@@ -33,16 +33,22 @@ class Settings(BaseModel):
     )
     topic_prefix: str = _env("TICKCAST_TOPIC_PREFIX", "tickcast-", "Prefix of every topic name.")
     redis_url: str = _env(
-        "TICKCAST_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis (Memorystore) URL for feature state and dedupe keys."
+        "TICKCAST_REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        "Redis (Memorystore) URL for feature state and dedupe keys.",
     )
     bar_seconds: Annotated[int, Field(gt=0, le=86_400)] = _env(
         "TICKCAST_BAR_SECONDS", 60, "Length of a time bar in seconds."
     )
     bar_grace_ms: Annotated[int, Field(ge=0, le=600_000)] = _env(
-        "TICKCAST_BAR_GRACE_MS", 250, "How long after its end a bar waits for late ticks before it closes."
+        "TICKCAST_BAR_GRACE_MS",
+        250,
+        "How long after its end a bar waits for late ticks before it closes.",
     )
     state_ttl_s: Annotated[int, Field(gt=0)] = _env(
-        "TICKCAST_STATE_TTL_S", 7 * 86_400, "Retention of a symbol's feature state in Redis after its last update."
+        "TICKCAST_STATE_TTL_S",
+        7 * 86_400,
+        "Retention of a symbol's feature state in Redis after its last update.",
     )
     dedupe_ttl_s: Annotated[int, Field(gt=0)] = _env(
         "TICKCAST_DEDUPE_TTL_S", 86_400, "How long ingest remembers a tick id to drop resends."
@@ -54,10 +60,14 @@ class Settings(BaseModel):
         "TICKCAST_MAX_FUTURE_S", 60, "Ticks further than this in the future are rejected."
     )
     publish_latency_ms: Annotated[float, Field(gt=0, le=100)] = _env(
-        "TICKCAST_PUBLISH_LATENCY_MS", 1.0, "Pub/Sub publisher batching latency (client default is 10 ms)."
+        "TICKCAST_PUBLISH_LATENCY_MS",
+        1.0,
+        "Pub/Sub publisher batching latency (client default is 10 ms).",
     )
     model_uri: str = _env(
-        "TICKCAST_MODEL_URI", "builtin:baseline", "Model the predict stage serves (`builtin:baseline` or a path)."
+        "TICKCAST_MODEL_URI",
+        "builtin:baseline",
+        "Model the predict stage serves (`builtin:baseline` or a path).",
     )
     horizon_bars: Annotated[int, Field(gt=0)] = _env(
         "TICKCAST_HORIZON_BARS", 1, "How many bars ahead a prediction looks."

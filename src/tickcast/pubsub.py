@@ -67,12 +67,14 @@ def publish(
         return
     pub = clients.publisher(s.publish_latency_ms)
     path = s.topic_path(topic)
-    futures = [(key, pub.publish(path, data, ordering_key=key, **attrs)) for data, key, attrs in payloads]
+    futures = [
+        (key, pub.publish(path, data, ordering_key=key, **attrs)) for data, key, attrs in payloads
+    ]
     failed: Exception | None = None
     for key, fut in futures:
         try:
             fut.result(timeout=timeout_s)
-        except Exception as exc:  # noqa: BLE001 - re-raised below after unblocking the key
+        except Exception as exc:
             # An ordering key is paused after a failure until resumed explicitly.
             if key:
                 pub.resume_publish(path, key)
@@ -82,7 +84,13 @@ def publish(
 
 
 def dead_letter(
-    s: Settings, data: bytes, *, stage: str, reason: str, error: str, extra: Mapping[str, str] | None = None
+    s: Settings,
+    data: bytes,
+    *,
+    stage: str,
+    reason: str,
+    error: str,
+    extra: Mapping[str, str] | None = None,
 ) -> None:
     attrs = {"stage": stage, "reason": reason, "error": error[:1024], **(extra or {})}
     publish(s, "deadletter", [(data, "", attrs)])

@@ -44,16 +44,31 @@ def rfc3339_ns(ts_ns: int) -> str:
     return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
 
 
-def alpaca_trades(symbol: str, row: OHLCV, bar_start_ns: int, bar_ns: int) -> list[dict[str, object]]:
+def alpaca_trades(
+    symbol: str, row: OHLCV, bar_start_ns: int, bar_ns: int
+) -> list[dict[str, object]]:
     """Four trades inside [bar_start, bar_start + bar): O, then H/L in bar order, then C."""
-    path = (row.open, row.low, row.high, row.close) if row.close >= row.open else (row.open, row.high, row.low, row.close)
+    path = (
+        (row.open, row.low, row.high, row.close)
+        if row.close >= row.open
+        else (row.open, row.high, row.low, row.close)
+    )
     size = row.volume / 4.0
     out = []
     for k, price in enumerate(path):
         ts = bar_start_ns + (2 * k + 1) * bar_ns // 10  # 10%, 30%, 50%, 70% into the bar
         out.append(
-            {"T": "t", "S": symbol, "i": ts // 1000 + k, "x": "V", "p": round(price, 6), "s": size,
-             "c": ["@"], "t": rfc3339_ns(ts), "z": "C"}
+            {
+                "T": "t",
+                "S": symbol,
+                "i": ts // 1000 + k,
+                "x": "V",
+                "p": round(price, 6),
+                "s": size,
+                "c": ["@"],
+                "t": rfc3339_ns(ts),
+                "z": "C",
+            }
         )
     return out
 
@@ -73,7 +88,9 @@ def read_csv(path: Path, symbol: str | None) -> list[Series]:
             if not sym:
                 raise ValueError(f"{path}:{n}: no symbol column; pass --symbol")
             try:
-                row = OHLCV(*(float(rec[cols[c]]) for c in ("open", "high", "low", "close", "volume")))
+                row = OHLCV(
+                    *(float(rec[cols[c]]) for c in ("open", "high", "low", "close", "volume"))
+                )
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{path}:{n}: {exc}") from None
             by_symbol.setdefault(sym.upper(), []).append(row)
@@ -93,7 +110,12 @@ def bar_messages(
     start = first_live - backfill * bar_ns
     for i in range(length):
         bar_start = start + i * bar_ns
-        trades = [t for s in series if i < len(s.rows) for t in alpaca_trades(s.symbol, s.rows[i], bar_start, bar_ns)]
+        trades = [
+            t
+            for s in series
+            if i < len(s.rows)
+            for t in alpaca_trades(s.symbol, s.rows[i], bar_start, bar_ns)
+        ]
         # Publish a live bar's trades as its last one prints (70% in); backfill at once.
         due = max(bar_start + 7 * bar_ns // 10, now) / NS
         yield due, orjson.dumps(trades)
@@ -109,7 +131,11 @@ def ndjson_messages(path: Path, rate: float) -> Iterator[tuple[float, bytes]]:
                 n += 1
 
 
-def pace(messages: Iterable[tuple[float, bytes]], send: Callable[[bytes], None], stop: Callable[[], bool] = lambda: False) -> int:
+def pace(
+    messages: Iterable[tuple[float, bytes]],
+    send: Callable[[bytes], None],
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
     sent = 0
     for due, body in messages:
         while not stop() and (delay := due - time.time()) > 0:

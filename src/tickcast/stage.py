@@ -25,7 +25,13 @@ def run(stage: str, event_data: Any, handler: Handler) -> None:
     try:
         msg = decode_push(event_data)
     except PermanentError as exc:
-        dead_letter(s, orjson.dumps(event_data, default=str), stage=stage, reason=exc.reason, error=exc.message)
+        dead_letter(
+            s,
+            orjson.dumps(event_data, default=str),
+            stage=stage,
+            reason=exc.reason,
+            error=exc.message,
+        )
         return
     try:
         handler(msg, s)
@@ -36,5 +42,8 @@ def run(stage: str, event_data: Any, handler: Handler) -> None:
             stage=stage,
             reason=exc.reason,
             error=exc.message,
-            extra={"message_id": msg.message_id, **{f"orig_{k}": v for k, v in msg.attributes.items()}},
+            extra={
+                "message_id": msg.message_id,
+                **{f"orig_{k}": v for k, v in msg.attributes.items()},
+            },
         )

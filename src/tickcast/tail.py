@@ -27,8 +27,12 @@ def describe(msg: dict[str, Any]) -> str:
     when = time.strftime("%H:%M:%S", time.localtime((msg.get("seq") or 0) / 1000))
     head = f"{when} {msg.get('symbol', '?'):<8} close={bar.get('c', float('nan')):>10.2f}"
     if pred:
-        top = ", ".join(f"{f['name']} {f['contribution']:+.2f}" for f in pred.get("factors", [])[:2])
-        body = f"p_up={pred['p_up']:.3f} {pred['direction']:<4} conf={pred['confidence']:.2f} [{top}]"
+        top = ", ".join(
+            f"{f['name']} {f['contribution']:+.2f}" for f in pred.get("factors", [])[:2]
+        )
+        body = (
+            f"p_up={pred['p_up']:.3f} {pred['direction']:<4} conf={pred['confidence']:.2f} [{top}]"
+        )
     else:
         body = f"not ready: {doc.get('reason')}"
     ev = (doc.get("trace") or {}).get("event")
@@ -50,7 +54,11 @@ async def tail(
     if token:
         url += ("&" if "?" in url else "?") + "token=" + quote(token)
     async with websockets.connect(url, max_size=2**22) as ws:
-        await ws.send(orjson.dumps({"type": "subscribe", "channel": channel, "symbols": list(symbols)}).decode())
+        await ws.send(
+            orjson.dumps(
+                {"type": "subscribe", "channel": channel, "symbols": list(symbols)}
+            ).decode()
+        )
         async for raw in ws:
             msg = orjson.loads(raw)
             kind = msg.get("type")

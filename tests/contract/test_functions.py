@@ -23,14 +23,18 @@ pytestmark = pytest.mark.emulator
 
 
 def app_for(name: str) -> Any:
-    return create_app(target=name, source=str(ROOT / "functions" / name / "main.py"), signature_type="cloudevent").test_client()
+    return create_app(
+        target=name, source=str(ROOT / "functions" / name / "main.py"), signature_type="cloudevent"
+    ).test_client()
 
 
 def golden(name: str) -> dict[str, Any]:
     return json.loads((DATA / name).read_text())
 
 
-def test_ingest_publishes_one_ticks_message_per_symbol_and_drops_a_redelivery(backends, puller) -> None:
+def test_ingest_publishes_one_ticks_message_per_symbol_and_drops_a_redelivery(
+    backends, puller
+) -> None:
     ticks = puller("tickcast-ticks")
     client = app_for("ingest")
     body = golden("push_raw_alpaca_trades.json")
@@ -76,7 +80,14 @@ def test_features_closes_bars_by_event_time_and_is_idempotent(backends, puller) 
     assert fm.seq == 1709562601000 and fm.interval_s == 1
     # Open and close by timestamp, not arrival order: the 9.5 trade arrived last
     # but printed mid-bar, so the close is the 10.5 printed at 900 ms.
-    assert (fm.bar.o, fm.bar.h, fm.bar.l, fm.bar.c, fm.bar.v, fm.bar.n) == (10.0, 10.5, 9.5, 10.5, 20.0, 3)
+    assert (fm.bar.o, fm.bar.h, fm.bar.l, fm.bar.c, fm.bar.v, fm.bar.n) == (
+        10.0,
+        10.5,
+        9.5,
+        10.5,
+        20.0,
+        3,
+    )
     assert fm.bar.vwap == pytest.approx((10.0 * 5 + 10.5 * 5 + 9.5 * 10) / 20)
     assert fm.ready is False and "warming_up" in (fm.reason or "")
 
@@ -95,7 +106,10 @@ def test_features_dead_letters_an_invalid_ticks_message(backends, puller) -> Non
     body["message"]["data"] = base64.b64encode(orjson.dumps(bad)).decode()
     assert app_for("features").post("/", json=body).status_code == 200
     (msg,) = dead.pull(1)
-    assert msg.attributes["stage"] == "features" and msg.attributes["reason"] == "invalid_ticks_message"
+    assert (
+        msg.attributes["stage"] == "features"
+        and msg.attributes["reason"] == "invalid_ticks_message"
+    )
     assert "price" in msg.attributes["error"]
 
 
@@ -117,7 +131,13 @@ def test_predict_writes_latest_and_history(backends) -> None:
     assert app_for("predict").post("/", json=body).status_code == 200
     db = clients.firestore_client(backends.project)
     latest = db.collection("symbols").document("GOLDP").get().to_dict()
-    hist = db.collection("symbols").document("GOLDP").collection("predictions").document("001709562601000").get()
+    hist = (
+        db.collection("symbols")
+        .document("GOLDP")
+        .collection("predictions")
+        .document("001709562601000")
+        .get()
+    )
     assert hist.exists and hist.to_dict() == latest
     p = latest["prediction"]
     assert latest["seq"] == 1709562601000 and latest["ready"] is True
@@ -138,7 +158,10 @@ def test_predict_never_lets_an_older_bar_replace_the_latest(backends) -> None:
         assert client.post("/", json=body).status_code == 200
     db = clients.firestore_client(backends.project)
     assert db.collection("symbols").document("GOLDQ").get().to_dict()["seq"] == 1709562603000
-    assert len(list(db.collection("symbols").document("GOLDQ").collection("predictions").stream())) == 2
+    assert (
+        len(list(db.collection("symbols").document("GOLDQ").collection("predictions").stream()))
+        == 2
+    )
 
 
 def test_predict_dead_letters_invalid_features(backends, puller) -> None:

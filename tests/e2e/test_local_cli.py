@@ -27,7 +27,9 @@ def wait(check, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out: {what}")
 
 
-def test_up_reuses_backends_refuses_a_second_up_and_down_stops_only_its_own(backends, tmp_path: Path) -> None:
+def test_up_reuses_backends_refuses_a_second_up_and_down_stops_only_its_own(
+    backends, tmp_path: Path
+) -> None:
     state = tmp_path / "state"
     ports = {
         "--redis-port": str(backends.redis_port),
@@ -35,9 +37,20 @@ def test_up_reuses_backends_refuses_a_second_up_and_down_stops_only_its_own(back
         "--firestore-port": backends.env["FIRESTORE_EMULATOR_HOST"].rsplit(":", 1)[1],
         **{f"--{n}-port": str(free_port()) for n in ("ingest", "features", "predict", "bridge")},
     }
-    args = [TICKCAST, "local", "up", "--state-dir", str(state), "--project", "tickcast-cli", *sum(ports.items(), ())]
+    args = [
+        TICKCAST,
+        "local",
+        "up",
+        "--state-dir",
+        str(state),
+        "--project",
+        "tickcast-cli",
+        *sum(ports.items(), ()),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
-    up = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         wait(lambda: (state / "local.env").exists() or up.poll() is not None, 120, "local.env")
         assert up.poll() is None, up.stdout.read() if up.stdout else ""
@@ -49,7 +62,13 @@ def test_up_reuses_backends_refuses_a_second_up_and_down_stops_only_its_own(back
         assert second.returncode != 0
         assert "already running" in second.stderr
 
-        down = subprocess.run([TICKCAST, "local", "down", "--state-dir", str(state)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        down = subprocess.run(
+            [TICKCAST, "local", "down", "--state-dir", str(state)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert down.returncode == 0, down.stderr
         up.wait(timeout=30)
         out = up.stdout.read() if up.stdout else ""
@@ -66,7 +85,12 @@ def test_up_reuses_backends_refuses_a_second_up_and_down_stops_only_its_own(back
 
 
 def test_a_bad_port_is_a_one_line_error(tmp_path: Path) -> None:
-    r = subprocess.run([TICKCAST, "local", "up", "--state-dir", str(tmp_path), "--bridge-port", "70000"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [TICKCAST, "local", "up", "--state-dir", str(tmp_path), "--bridge-port", "70000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode != 0
     assert r.stderr.strip().count("\n") == 0 and "--bridge-port" in r.stderr

@@ -32,11 +32,18 @@ def stack(backends, tmp_path_factory) -> Iterator[LocalStack]:
         redis=backends.redis_port,
         pubsub=int(backends.env["PUBSUB_EMULATOR_HOST"].rsplit(":", 1)[1]),
         firestore=int(backends.env["FIRESTORE_EMULATOR_HOST"].rsplit(":", 1)[1]),
-        ingest=free_port(), features=free_port(), predict=free_port(), bridge=free_port(),
+        ingest=free_port(),
+        features=free_port(),
+        predict=free_port(),
+        bridge=free_port(),
     )
     # Its own project and Redis db: nothing the contract tests publish reaches it.
     st = LocalStack(
-        root=ROOT, state_dir=tmp_path_factory.mktemp("e2e"), ports=ports, project="tickcast-e2e", bar_seconds=1,
+        root=ROOT,
+        state_dir=tmp_path_factory.mktemp("e2e"),
+        ports=ports,
+        project="tickcast-e2e",
+        bar_seconds=1,
         extra_env={"TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/1"},
     )
     st.start()
@@ -49,7 +56,10 @@ def stack(backends, tmp_path_factory) -> Iterator[LocalStack]:
 def test_a_trade_becomes_a_prediction_on_a_websocket_client(stack: LocalStack) -> None:
     env = stack.env()
     s = Settings.from_env(env)
-    rows = [OHLCV(100 + i, 101 + i, 99 + i, 100 + i + (0.5 if i % 3 else -0.5), 1000 + i) for i in range(BARS)]
+    rows = [
+        OHLCV(100 + i, 101 + i, 99 + i, 100 + i + (0.5 if i % 3 else -0.5), 1000 + i)
+        for i in range(BARS)
+    ]
     # Every bar stamped in the past, so the clock closes the newest one at once.
     messages = list(bar_messages([Series("AAPL", rows)], 1.0, backfill=BARS + 1, limit=BARS))
 
@@ -57,13 +67,23 @@ def test_a_trade_becomes_a_prediction_on_a_websocket_client(stack: LocalStack) -
         got: list[dict] = []
         async with websockets.connect(env["TICKCAST_WS_URL"]) as ws:
             assert orjson.loads(await ws.recv())["type"] == "welcome"
-            await ws.send(orjson.dumps({"type": "subscribe", "channel": "predictions", "symbol": "AAPL"}).decode())
-            assert orjson.loads(await ws.recv()) == {"type": "subscribed", "channel": "predictions", "symbols": ["AAPL"]}
+            await ws.send(
+                orjson.dumps(
+                    {"type": "subscribe", "channel": "predictions", "symbol": "AAPL"}
+                ).decode()
+            )
+            assert orjson.loads(await ws.recv()) == {
+                "type": "subscribed",
+                "channel": "predictions",
+                "symbols": ["AAPL"],
+            }
             for _due, body in messages:
                 await asyncio.to_thread(publish, s, "raw", [(body, "", {"format": "alpaca"})])
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                msg = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.monotonic())))
+                msg = orjson.loads(
+                    await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.monotonic()))
+                )
                 if msg["type"] in ("prediction", "snapshot"):
                     got.append(msg)
                     if msg["data"]["prediction"] is not None:
@@ -73,12 +93,21 @@ def test_a_trade_becomes_a_prediction_on_a_websocket_client(stack: LocalStack) -
     got = asyncio.run(scenario())
     assert got, "no update reached the WebSocket client"
     last = got[-1]
-    assert last["type"] == "prediction" and last["symbol"] == "AAPL" and last["channel"] == "predictions"
+    assert (
+        last["type"] == "prediction"
+        and last["symbol"] == "AAPL"
+        and last["channel"] == "predictions"
+    )
     doc = last["data"]
     assert doc["ready"] is True and doc["prediction"]["direction"] in ("up", "down", "flat")
     # The bar holds exactly its row's trades: nothing lost, nothing doubled.
     row = rows[_index(messages, doc)]
-    assert (doc["bar"]["o"], doc["bar"]["h"], doc["bar"]["l"], doc["bar"]["c"]) == (row.open, row.high, row.low, row.close)
+    assert (doc["bar"]["o"], doc["bar"]["h"], doc["bar"]["l"], doc["bar"]["c"]) == (
+        row.open,
+        row.high,
+        row.low,
+        row.close,
+    )
     assert doc["bar"]["v"] == pytest.approx(row.volume) and doc["bar"]["n"] == 4
     # Every hop stamped the trace, in order.
     tr = doc["trace"]

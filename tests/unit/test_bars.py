@@ -17,9 +17,26 @@ def state() -> BarState:
 
 def test_open_and_close_follow_event_time_not_arrival_order() -> None:
     st = state()
-    assert st.add([trade(T0 + 500_000_000, 11.0), trade(T0 + 100_000_000, 10.0), trade(T0 + 900_000_000, 12.0, 2)]) == []
+    assert (
+        st.add(
+            [
+                trade(T0 + 500_000_000, 11.0),
+                trade(T0 + 100_000_000, 10.0),
+                trade(T0 + 900_000_000, 12.0, 2),
+            ]
+        )
+        == []
+    )
     (bar,) = st.add([trade(T0 + S + 300_000_000, 20.0)])  # past end + grace
-    assert (bar.t, bar.o, bar.h, bar.l, bar.c, bar.v, bar.n) == (T0 // 1_000_000, 10.0, 12.0, 10.0, 12.0, 4.0, 3)
+    assert (bar.t, bar.o, bar.h, bar.l, bar.c, bar.v, bar.n) == (
+        T0 // 1_000_000,
+        10.0,
+        12.0,
+        10.0,
+        12.0,
+        4.0,
+        3,
+    )
     assert bar.vwap == (11 + 10 + 24) / 4
 
 
@@ -61,8 +78,31 @@ def test_quotes_do_not_build_bars_and_vendor_bars_pass_through() -> None:
     st = state()
     st.add([Tick(ts=T0 + 1, price=10.0, kind="quote", bid=9.9, ask=10.1)])
     assert st.open == {}
-    (bar,) = st.add([Tick(ts=T0, price=10.2, size=50, kind="bar", open=10.0, high=10.4, low=9.8, vwap=10.1, trades=7, bar_s=1)])
-    assert (bar.o, bar.h, bar.l, bar.c, bar.v, bar.vwap, bar.n) == (10.0, 10.4, 9.8, 10.2, 50, 10.1, 7)
+    (bar,) = st.add(
+        [
+            Tick(
+                ts=T0,
+                price=10.2,
+                size=50,
+                kind="bar",
+                open=10.0,
+                high=10.4,
+                low=9.8,
+                vwap=10.1,
+                trades=7,
+                bar_s=1,
+            )
+        ]
+    )
+    assert (bar.o, bar.h, bar.l, bar.c, bar.v, bar.vwap, bar.n) == (
+        10.0,
+        10.4,
+        9.8,
+        10.2,
+        50,
+        10.1,
+        7,
+    )
 
 
 def test_state_round_trips_through_its_record() -> None:

@@ -43,9 +43,20 @@ ALERTS = "alerts"
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.connections = Gauge("tickcast_bridge_connections", "Open WebSocket connections", registry=self.registry)
-        self.frames = Counter("tickcast_bridge_client_frames", "Client frames received", ["result"], registry=self.registry)
-        self.updates = Counter("tickcast_bridge_updates", "Firestore document changes fanned out", registry=self.registry)
+        self.connections = Gauge(
+            "tickcast_bridge_connections", "Open WebSocket connections", registry=self.registry
+        )
+        self.frames = Counter(
+            "tickcast_bridge_client_frames",
+            "Client frames received",
+            ["result"],
+            registry=self.registry,
+        )
+        self.updates = Counter(
+            "tickcast_bridge_updates",
+            "Firestore document changes fanned out",
+            registry=self.registry,
+        )
 
 
 def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastAPI:
@@ -63,7 +74,9 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         if cfg.ws_allow_unauthenticated:
-            _log.warning("unauthenticated WebSocket access is ON (TICKCAST_WS_ALLOW_UNAUTHENTICATED): local development only")
+            _log.warning(
+                "unauthenticated WebSocket access is ON (TICKCAST_WS_ALLOW_UNAUTHENTICATED): local development only"
+            )
         else:
             _log.info("WebSocket clients must authenticate")
 
@@ -101,7 +114,9 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
     async def readyz() -> JSONResponse:
         health = [lst.health() for lst in state["listeners"]]
         ready = bool(health) and all(h["synced"] for h in health)
-        return JSONResponse({"ready": ready, "listeners": health}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "listeners": health}, status_code=200 if ready else 503
+        )
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:
@@ -134,7 +149,9 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
 
     @app.get("/v1/symbols/{symbol}/predictions")
     async def predictions(
-        symbol: str, after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=history.MAX_LIMIT)
+        symbol: str,
+        after: int = Query(0, ge=0),
+        limit: int = Query(100, ge=1, le=history.MAX_LIMIT),
     ) -> list[dict[str, Any]]:
         return await asyncio.to_thread(history.after, fs(), symbol, after, limit)
 
@@ -152,12 +169,21 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
         metrics.connections.inc()
         sender = asyncio.create_task(client.run())
         try:
-            client.send(frame("welcome", server="tickcast", version=__version__, channels=["predictions", "bars", "alerts"]))
+            client.send(
+                frame(
+                    "welcome",
+                    server="tickcast",
+                    version=__version__,
+                    channels=["predictions", "bars", "alerts"],
+                )
+            )
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                text = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
+                text = message.get("text") or (message.get("bytes") or b"").decode(
+                    "utf-8", "replace"
+                )
                 await _dispatch(client, text)
         except SlowClient as exc:
             _log.warning("dropping slow client", extra={"client": client.id, "error": str(exc)})
@@ -173,7 +199,11 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
     async def _dispatch(client: Client, text: str) -> None:
         if len(text.encode()) > cfg.ws_max_frame_bytes:
             metrics.frames.labels("too_large").inc()
-            client.send(error_frame("frame_too_large", f"frames are limited to {cfg.ws_max_frame_bytes} bytes"))
+            client.send(
+                error_frame(
+                    "frame_too_large", f"frames are limited to {cfg.ws_max_frame_bytes} bytes"
+                )
+            )
             return
         try:
             msg = parse(text)
@@ -232,10 +262,18 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
         notes = []
         opts = msg.options
         if opts.model and pred and opts.model != pred.get("model_id"):
-            notes.append(f"model '{opts.model}' is not served here; answered with '{pred.get('model_id')}'")
+            notes.append(
+                f"model '{opts.model}' is not served here; answered with '{pred.get('model_id')}'"
+            )
         if opts.horizon:
-            notes.append(f"horizon '{opts.horizon}' requested; this prediction looks {doc.get('interval_s')}s x {pred.get('horizon_bars') if pred else '?'} bars ahead")
-        meets = None if opts.confidence is None or pred is None else pred["confidence"] >= opts.confidence
+            notes.append(
+                f"horizon '{opts.horizon}' requested; this prediction looks {doc.get('interval_s')}s x {pred.get('horizon_bars') if pred else '?'} bars ahead"
+            )
+        meets = (
+            None
+            if opts.confidence is None or pred is None
+            else pred["confidence"] >= opts.confidence
+        )
         return frame(
             "prediction_response",
             id=msg.id,

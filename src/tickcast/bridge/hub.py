@@ -141,9 +141,13 @@ class Hub:
 
 
 def prediction_frame(doc: dict[str, Any], type_: str = "prediction", **extra: Any) -> str:
-    return frame(type_, channel="predictions", symbol=doc["symbol"], seq=doc["seq"], data=doc, **extra)
+    return frame(
+        type_, channel="predictions", symbol=doc["symbol"], seq=doc["seq"], data=doc, **extra
+    )
 
 
 def bar_frame(doc: dict[str, Any], type_: str = "bar", **extra: Any) -> str:
-    data = {k: doc.get(k) for k in ("symbol", "interval_s", "seq", "bar", "features", "ready", "reason")}
+    data = {
+        k: doc.get(k) for k in ("symbol", "interval_s", "seq", "bar", "features", "ready", "reason")
+    }
     return frame(type_, channel="bars", symbol=doc["symbol"], seq=doc["seq"], data=data, **extra)

@@ -56,5 +56,7 @@ class CollectionListener:
             "collection": self.collection,
             "synced": self.synced,
             "changes": self.changes,
-            "seconds_since_event": round(time.monotonic() - self.last_event, 1) if self.last_event else None,
+            "seconds_since_event": round(time.monotonic() - self.last_event, 1)
+            if self.last_event
+            else None,
         }

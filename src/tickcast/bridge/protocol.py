@@ -92,7 +92,9 @@ def parse(data: str | bytes) -> ClientMessage:
         if first["type"] == "json_invalid":
             raise ProtocolError("invalid_json", "message is not valid JSON") from None
         if first["type"] in ("dict_type", "model_attributes_type"):
-            raise ProtocolError("invalid_message", "a message is a JSON object with a 'type'") from None
+            raise ProtocolError(
+                "invalid_message", "a message is a JSON object with a 'type'"
+            ) from None
         if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
             raise ProtocolError(
                 "unknown_type", f"'type' must be one of {', '.join(KNOWN_TYPES)}"

@@ -176,7 +176,9 @@ class Prices:
 
     def _region(self, region: str) -> dict[str, Any]:
         if region not in self.regions:
-            raise PriceError(f"no prices for region {region!r} (known: {', '.join(sorted(self.regions))})")
+            raise PriceError(
+                f"no prices for region {region!r} (known: {', '.join(sorted(self.regions))})"
+            )
         region_prices: dict[str, Any] = self.regions[region]
         return region_prices
 
@@ -193,7 +195,10 @@ def _frames_per_second(rate: float, window_s: float) -> float:
 
 
 def redis_gb_needed(w: Workload, a: Assumptions, dedupe_ttl_s: int) -> int:
-    need = w.ticks_per_second * dedupe_ttl_s * a.dedupe_key_bytes + w.symbols * a.state_bytes_per_symbol
+    need = (
+        w.ticks_per_second * dedupe_ttl_s * a.dedupe_key_bytes
+        + w.symbols * a.state_bytes_per_symbol
+    )
     return max(1, math.ceil(need / GIB / a.redis_usable_fraction))
 
 
@@ -223,12 +228,16 @@ def _estimate(
     min_bytes = float(p.value("pubsub_min_request_bytes"))
     # One message per publish request and per push request (push delivers one at a time).
     billed = sum(2 * rate * max(min_bytes, size) for rate, size in hops.values()) * month_s
-    actual = sum(2 * rate * size for rate, size in hops.values()) * month_s
     if free_tier:
         billed = max(0.0, billed - float(p.value("pubsub_free_gib")) * GIB)
     lines = [
-        Line("Pub/Sub", "throughput (publish + push, 1000 B minimum per request)", billed / GIB, "GiB",
-             billed / TIB * float(p.usd("pubsub_throughput_tib"))),
+        Line(
+            "Pub/Sub",
+            "throughput (publish + push, 1000 B minimum per request)",
+            billed / GIB,
+            "GiB",
+            billed / TIB * float(p.usd("pubsub_throughput_tib")),
+        ),
     ]
 
     # Cloud Run functions: busy instance time under request-based billing.
@@ -251,26 +260,67 @@ def _estimate(
         gib_s = max(0.0, gib_s - free["gib_seconds"])
         requests = max(0.0, requests - free["requests"])
     lines += [
-        Line("Functions", "vCPU time (ingest, features, predict)", vcpu_s, "vCPU-s",
-             vcpu_s * float(p.usd("run_request_vcpu_second")[tier])),
-        Line("Functions", "memory time", gib_s, "GiB-s", gib_s * float(p.usd("run_request_gib_second")[tier])),
-        Line("Functions", "invocations", requests, "requests",
-             requests / 1e6 * float(p.usd("run_requests_million"))),
+        Line(
+            "Functions",
+            "vCPU time (ingest, features, predict)",
+            vcpu_s,
+            "vCPU-s",
+            vcpu_s * float(p.usd("run_request_vcpu_second")[tier]),
+        ),
+        Line(
+            "Functions",
+            "memory time",
+            gib_s,
+            "GiB-s",
+            gib_s * float(p.usd("run_request_gib_second")[tier]),
+        ),
+        Line(
+            "Functions",
+            "invocations",
+            requests,
+            "requests",
+            requests / 1e6 * float(p.usd("run_requests_million")),
+        ),
     ]
 
-    log_bytes = sum(rate for rate, _, _ in invocations.values()) * month_s * (a.request_log_bytes + a.app_log_bytes)
+    log_bytes = (
+        sum(rate for rate, _, _ in invocations.values())
+        * month_s
+        * (a.request_log_bytes + a.app_log_bytes)
+    )
     log_gib = log_bytes / GIB
     if free_tier:
         log_gib = max(0.0, log_gib - float(p.value("logging_free_gib")))
-    lines.append(Line("Logging", "request and application logs", log_gib, "GiB",
-                      log_gib * float(p.usd("logging_ingestion_gib"))))
+    lines.append(
+        Line(
+            "Logging",
+            "request and application logs",
+            log_gib,
+            "GiB",
+            log_gib * float(p.usd("logging_ingestion_gib")),
+        )
+    )
 
     # Shared by both designs: state, storage and the always-on parts.
     hours = p.hours_per_month
-    lines.append(Line("Memorystore", f"Redis Standard (HA), {redis_gb} GB", redis_gb * hours, "GB-h",
-                      redis_gb * hours * p.redis_gb_hour(redis_gb) * mult))
-    lines.append(Line("Memorystore", "VPC connector (e2-micro)", a.connector_instances * hours, "instance-h",
-                      a.connector_instances * hours * float(p.usd("vpc_connector_e2_micro_hour")) * mult))
+    lines.append(
+        Line(
+            "Memorystore",
+            f"Redis Standard (HA), {redis_gb} GB",
+            redis_gb * hours,
+            "GB-h",
+            redis_gb * hours * p.redis_gb_hour(redis_gb) * mult,
+        )
+    )
+    lines.append(
+        Line(
+            "Memorystore",
+            "VPC connector (e2-micro)",
+            a.connector_instances * hours,
+            "instance-h",
+            a.connector_instances * hours * float(p.usd("vpc_connector_e2_micro_hour")) * mult,
+        )
+    )
 
     bars = bars_per_s * month_s
     writes = bars * (a.writes_per_bar + a.alerts_per_bar)
@@ -284,13 +334,34 @@ def _estimate(
         reads = max(0.0, reads - daily["reads"] * days)
         stored_gib = max(0.0, stored_gib - daily["storage_gib"])
     lines += [
-        Line("Firestore", "document writes (latest, history, alerts)", writes, "writes",
-             writes / 1e5 * float(p.usd("firestore_writes_100k"))),
-        Line("Firestore", "listener reads (bridge)", reads, "reads", reads / 1e5 * float(p.usd("firestore_reads_100k"))),
-        Line("Firestore", "TTL deletes of history", deletes, "deletes",
-             deletes / 1e5 * float(p.usd("firestore_deletes_100k"))),
-        Line("Firestore", f"storage ({a.history_days:g} days of history)", stored_gib, "GiB-month",
-             stored_gib * float(p.usd("firestore_storage_gib_month"))),
+        Line(
+            "Firestore",
+            "document writes (latest, history, alerts)",
+            writes,
+            "writes",
+            writes / 1e5 * float(p.usd("firestore_writes_100k")),
+        ),
+        Line(
+            "Firestore",
+            "listener reads (bridge)",
+            reads,
+            "reads",
+            reads / 1e5 * float(p.usd("firestore_reads_100k")),
+        ),
+        Line(
+            "Firestore",
+            "TTL deletes of history",
+            deletes,
+            "deletes",
+            deletes / 1e5 * float(p.usd("firestore_deletes_100k")),
+        ),
+        Line(
+            "Firestore",
+            f"storage ({a.history_days:g} days of history)",
+            stored_gib,
+            "GiB-month",
+            stored_gib * float(p.usd("firestore_storage_gib_month")),
+        ),
     ]
 
     bridge_s = a.bridge_instances * month_s
@@ -299,12 +370,26 @@ def _estimate(
         free = p.value("run_instance_free")
         b_vcpu = max(0.0, b_vcpu - free["vcpu_seconds"])
         b_gib = max(0.0, b_gib - free["gib_seconds"])
-    lines.append(Line("Cloud Run", f"ws_bridge, {a.bridge_instances} always-on instance(s)", bridge_s, "instance-s",
-                      b_vcpu * float(p.usd("run_instance_vcpu_second")[tier])
-                      + b_gib * float(p.usd("run_instance_gib_second")[tier])))
-    lines.append(Line("Other", "Scheduler job, Secret Manager versions", a.scheduler_jobs + a.secrets, "items",
-                      a.scheduler_jobs * float(p.usd("scheduler_job_month"))
-                      + a.secrets * float(p.usd("secret_version_month"))))
+    lines.append(
+        Line(
+            "Cloud Run",
+            f"ws_bridge, {a.bridge_instances} always-on instance(s)",
+            bridge_s,
+            "instance-s",
+            b_vcpu * float(p.usd("run_instance_vcpu_second")[tier])
+            + b_gib * float(p.usd("run_instance_gib_second")[tier]),
+        )
+    )
+    lines.append(
+        Line(
+            "Other",
+            "Scheduler job, Secret Manager versions",
+            a.scheduler_jobs + a.secrets,
+            "items",
+            a.scheduler_jobs * float(p.usd("scheduler_job_month"))
+            + a.secrets * float(p.usd("secret_version_month")),
+        )
+    )
     rates = {
         "raw messages/s": raw_rate,
         "ticks messages/s": ticks_rate,
@@ -337,9 +422,13 @@ def estimate(
             f"(TICKCAST_DEDUPE_TTL_S={dedupe_ttl_s}) need; lower the TTL or grow redis_memory_size_gb."
         )
     if w.bar_seconds < 2:
-        notes.append("Bars under 2 s approach Firestore's ~1 write/s per document on symbols/{SYMBOL}.")
-    notes.append("Not included: network egress to clients, Cloud Build minutes, Artifact Registry storage, "
-                 "Pub/Sub retained-message storage, min instances kept warm on functions, taxes.")
+        notes.append(
+            "Bars under 2 s approach Firestore's ~1 write/s per document on symbols/{SYMBOL}."
+        )
+    notes.append(
+        "Not included: network egress to clients, Cloud Build minutes, Artifact Registry storage, "
+        "Pub/Sub retained-message storage, min instances kept warm on functions, taxes."
+    )
     return Report(
         workload=w,
         assumptions=a,
@@ -404,8 +493,12 @@ def render(r: Report) -> str:
     b, n = r.batched.by_service(), r.per_tick.by_service()
     for service in b:
         if abs(n[service] - b[service]) > 0.005:
-            out.append(f"{service:<12} {b[service]:>12,.2f} {n[service]:>12,.2f} {n[service] - b[service]:>12,.2f}")
-    out.append(f"{'total':<12} {r.batched.total:>12,.2f} {r.per_tick.total:>12,.2f} {r.savings:>12,.2f}")
+            out.append(
+                f"{service:<12} {b[service]:>12,.2f} {n[service]:>12,.2f} {n[service] - b[service]:>12,.2f}"
+            )
+    out.append(
+        f"{'total':<12} {r.batched.total:>12,.2f} {r.per_tick.total:>12,.2f} {r.savings:>12,.2f}"
+    )
     out += ["", f"{'traffic':<24} {'batched':>12} {'per tick':>12}"]
     for key, rate in r.batched.rates.items():
         out.append(f"{key:<24} {rate:>12,.1f} {r.per_tick.rates[key]:>12,.1f}")
@@ -467,14 +560,43 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Monthly estimate from the list prices in tickcast/deploy/prices.json (dated; check them).",
     )
     p.add_argument("--symbols", type=_positive_int, required=True, help="symbols streamed")
-    p.add_argument("--ticks-per-second", type=_positive_float, required=True, help="ticks per second, all symbols, monthly average")
-    p.add_argument("--bar-seconds", type=_bar_seconds, default=60, help="bar length (TICKCAST_BAR_SECONDS, default 60)")
-    p.add_argument("--region", default="us-central1", help="deployment region (default us-central1)")
-    p.add_argument("--feed-window-ms", type=_positive_float, default=Assumptions.feed_window_ms,
-                   help="how much the feed batches into one raw message (default 100 ms)")
-    p.add_argument("--bridge-instances", type=_non_negative_int, default=1, help="always-on ws_bridge instances (default 1)")
-    p.add_argument("--redis-gb", type=_redis_gb, help="provisioned Redis GB (default: sized for the dedupe keys)")
-    p.add_argument("--free-tier", action="store_true", help="subtract the monthly free tiers (shared per billing account)")
+    p.add_argument(
+        "--ticks-per-second",
+        type=_positive_float,
+        required=True,
+        help="ticks per second, all symbols, monthly average",
+    )
+    p.add_argument(
+        "--bar-seconds",
+        type=_bar_seconds,
+        default=60,
+        help="bar length (TICKCAST_BAR_SECONDS, default 60)",
+    )
+    p.add_argument(
+        "--region", default="us-central1", help="deployment region (default us-central1)"
+    )
+    p.add_argument(
+        "--feed-window-ms",
+        type=_positive_float,
+        default=Assumptions.feed_window_ms,
+        help="how much the feed batches into one raw message (default 100 ms)",
+    )
+    p.add_argument(
+        "--bridge-instances",
+        type=_non_negative_int,
+        default=1,
+        help="always-on ws_bridge instances (default 1)",
+    )
+    p.add_argument(
+        "--redis-gb",
+        type=_redis_gb,
+        help="provisioned Redis GB (default: sized for the dedupe keys)",
+    )
+    p.add_argument(
+        "--free-tier",
+        action="store_true",
+        help="subtract the monthly free tiers (shared per billing account)",
+    )
     p.add_argument("--prices", help="another prices file (same format as the packaged prices.json)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

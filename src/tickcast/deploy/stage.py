@@ -31,11 +31,15 @@ BRIDGE = "ws_bridge"
 MANIFEST = ".tickcast-stage.json"
 # 1980-01-01T00:00:00Z, the earliest time a zip entry can hold.
 FIXED_MTIME = 315_532_800
-_SKIP_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis"})
+_SKIP_DIRS = frozenset(
+    {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis"}
+)
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # PEP 508, as far as pyproject's dependency list needs: name, extras, versions, marker.
-_REQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*?)\s*(?:;\s*(.+?))?\s*$")
+_REQ_RE = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*?)\s*(?:;\s*(.+?))?\s*$"
+)
 
 
 class StageError(TickcastError):
@@ -89,7 +93,9 @@ def _tree(src: Path, prefix: str) -> dict[str, Path]:
     """Files under src, keyed by their staged path, without caches or bytecode."""
     out: dict[str, Path] = {}
     for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info"))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")
+        )
         for fn in sorted(filenames):
             if fn.endswith(_SKIP_SUFFIXES) or fn == MANIFEST:
                 continue
@@ -142,7 +148,9 @@ def _write(dest: Path, files: dict[str, bytes], modes: dict[str, int]) -> None:
         path.write_bytes(files[rel])
         path.chmod(modes.get(rel, 0o644))
     # Directories last (writing a file touches its directory), deepest first.
-    for d in sorted((p for p in dest.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+    for d in sorted(
+        (p for p in dest.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+    ):
         d.chmod(0o755)
         os.utime(d, (FIXED_MTIME, FIXED_MTIME))
     for rel in files:
@@ -162,13 +170,17 @@ def stage(repo_root: Path, out_dir: Path, names: Sequence[str] | None = None) ->
     wanted = sorted(set(available if names is None else names))
     unknown = [n for n in wanted if n not in available]
     if unknown:
-        raise StageError(f"nothing to stage for {', '.join(unknown)} (known: {', '.join(available)})")
+        raise StageError(
+            f"nothing to stage for {', '.join(unknown)} (known: {', '.join(available)})"
+        )
     requirements = pinned_requirements(repo_root / "pyproject.toml")
 
     staged = []
     for name in wanted:
         sources = _contents(repo_root, name, requirements)
-        files = {rel: src if isinstance(src, bytes) else src.read_bytes() for rel, src in sources.items()}
+        files = {
+            rel: src if isinstance(src, bytes) else src.read_bytes() for rel, src in sources.items()
+        }
         modes = {rel: 0o755 for rel, src in sources.items() if _is_executable(src)}
         files[MANIFEST] = _manifest(name, files)
         dest = out_dir / name
@@ -185,9 +197,15 @@ def stage(repo_root: Path, out_dir: Path, names: Sequence[str] | None = None) ->
 
 def find_repo_root(start: Path) -> Path:
     for d in (start, *start.parents):
-        if (d / "pyproject.toml").is_file() and (d / "functions").is_dir() and (d / "src" / "tickcast").is_dir():
+        if (
+            (d / "pyproject.toml").is_file()
+            and (d / "functions").is_dir()
+            and (d / "src" / "tickcast").is_dir()
+        ):
             return d
-    raise StageError(f"no tickcast checkout (pyproject.toml, functions/, src/tickcast/) at or above {start}")
+    raise StageError(
+        f"no tickcast checkout (pyproject.toml, functions/, src/tickcast/) at or above {start}"
+    )
 
 
 def _names(values: Iterable[str] | None) -> list[str] | None:
@@ -195,7 +213,9 @@ def _names(values: Iterable[str] | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = Path(args.repo_root).resolve() if args.repo_root else find_repo_root(Path.cwd().resolve())
+    root = (
+        Path(args.repo_root).resolve() if args.repo_root else find_repo_root(Path.cwd().resolve())
+    )
     out = Path(args.out)
     out = out if out.is_absolute() else root / out
     for path in stage(root, out, _names(args.only)):
@@ -210,7 +230,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Copy each function's main.py (the whole functions/ws_bridge for the bridge), "
         "src/tickcast and a pinned requirements.txt into OUT/<name>/.",
     )
-    p.add_argument("--out", default="build", help="output directory, relative to the checkout (default: build)")
-    p.add_argument("--only", nargs="+", metavar="NAME", help="stage only these (e.g. ingest ws_bridge)")
+    p.add_argument(
+        "--out", default="build", help="output directory, relative to the checkout (default: build)"
+    )
+    p.add_argument(
+        "--only", nargs="+", metavar="NAME", help="stage only these (e.g. ingest ws_bridge)"
+    )
     p.add_argument("--repo-root", help="the checkout (default: the current directory or a parent)")
     p.set_defaults(func=run)

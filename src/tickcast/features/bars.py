@@ -62,10 +62,23 @@ class OpenBar:
 
     def close(self) -> Bar:
         vwap = self.pv / self.v if self.v > 0 else self.c
-        return Bar(t=self.t, o=self.o, h=self.h, l=self.low, c=self.c, v=self.v, vwap=vwap, n=self.n)
+        return Bar(
+            t=self.t, o=self.o, h=self.h, l=self.low, c=self.c, v=self.v, vwap=vwap, n=self.n
+        )
 
     def record(self) -> list[float | int]:
-        return [self.t, self.o, self.h, self.low, self.c, self.v, self.pv, self.n, self.first_ns, self.last_ns]
+        return [
+            self.t,
+            self.o,
+            self.h,
+            self.low,
+            self.c,
+            self.v,
+            self.pv,
+            self.n,
+            self.first_ns,
+            self.last_ns,
+        ]
 
     @classmethod
     def from_record(cls, r: list[float | int]) -> OpenBar:

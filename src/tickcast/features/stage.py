@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from tickcast import clients, log
 from tickcast.config import Settings
@@ -23,7 +24,6 @@ from tickcast.features.store import StateStore
 from tickcast.features.vector import FeatureSet
 from tickcast.pubsub import PushedMessage, publish
 from tickcast.schema import Bar, FeaturesMessage, Tick, TicksMessage, Trace
-from pydantic import ValidationError
 
 _log = log.get("features")
 
@@ -101,7 +101,9 @@ def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], tra
             rec.outbox.append([batch_id, [m.decode() for m in produced]])
         return rec.dump(), produced
 
-    produced = _store(s.redis_url, s.state_ttl_s).update(symbol, s.bar_seconds, step, int(time.time() * 1000))
+    produced = _store(s.redis_url, s.state_ttl_s).update(
+        symbol, s.bar_seconds, step, int(time.time() * 1000)
+    )
     publish(s, "features", [(m, symbol, {}) for m in produced])
     return len(produced)
 

@@ -88,4 +88,6 @@ class StateStore:
         self._cache.clear()
 
     def active_symbols(self, interval_s: int, since_ms: int) -> list[str]:
-        return [s.decode() for s in self._redis.zrangebyscore(active_key(interval_s), since_ms, "+inf")]
+        return [
+            s.decode() for s in self._redis.zrangebyscore(active_key(interval_s), since_ms, "+inf")
+        ]

@@ -57,7 +57,20 @@ class FeatureSet:
         self.session_day = -1
         self.bars = 0
 
-    _PARTS = ("sma_10", "sma_30", "ema_12", "ema_26", "rsi_14", "macd", "bb", "atr_14", "vwap", "ret", "rv_20", "vol_z")
+    _PARTS = (
+        "sma_10",
+        "sma_30",
+        "ema_12",
+        "ema_26",
+        "rsi_14",
+        "macd",
+        "bb",
+        "atr_14",
+        "vwap",
+        "ret",
+        "rv_20",
+        "vol_z",
+    )
 
     def update(self, bar: Bar) -> tuple[dict[str, float | None], bool, str | None]:
         day = bar.t // 86_400_000

@@ -17,7 +17,7 @@ Why refresh: running sums pick up one rounding per update. They are recomputed
 exactly (``math.fsum``, with ``K`` reset to the newest value) on the first
 ring-buffer wrap after ``REFRESH_UPDATES`` updates, so error never accumulates
 beyond a few hundred updates and the amortised cost stays O(1) (one O(n)
-refresh per >= max(n, 256) updates). ``SMA`` uses the same schedule for its
+refresh per >= max(n, 128) updates). ``SMA`` uses the same schedule for its
 sum. They are also recomputed as soon as ``C`` is no larger than a bound on
 the rounding error accumulated since the last refresh (``err`` sums the
 squared terms added and removed): after a spike leaves the window, or when it
@@ -35,7 +35,7 @@ from typing import Any
 
 from tickcast.indicators._base import Indicator, StateReader, check_period
 
-REFRESH_UPDATES = 256
+REFRESH_UPDATES = 128
 """Minimum number of updates between two exact recomputations of running sums."""
 
 _EPS = sys.float_info.epsilon
@@ -147,4 +147,3 @@ class MomentsWindow(Indicator):
         self._q = record.get_float("q")
         self._err = record.get_float("err")
         self._ready = record.get_bool("ready")
-

@@ -29,11 +29,13 @@ from tickcast.indicators._base import (
 class ATR(Indicator):
     """Wilder's average true range of (high, low, close) bars."""
 
-    __slots__ = ("_atr", "_close", "_count", "_sum", "period")
+    __slots__ = ("_atr", "_close", "_count", "_n", "_n1", "_sum", "period")
 
     kind = "atr"
 
     period: int
+    _n: float
+    _n1: float
     _close: float | None
     _count: int
     _sum: float
@@ -41,6 +43,9 @@ class ATR(Indicator):
 
     def __init__(self, period: int = 14) -> None:
         self.period = check_period("period", period)
+        # Float copies: float * int skips CPython's fast float path.
+        self._n = float(period)
+        self._n1 = float(period - 1)
         self.reset()
 
     def reset(self) -> None:
@@ -66,7 +71,7 @@ class ATR(Indicator):
         if down > tr:
             tr = down
         if self._ready:
-            atr = (self._atr * (self.period - 1) + tr) / self.period
+            atr = (self._atr * self._n1 + tr) / self._n
             self._atr = atr
             return atr
         self._sum += tr

@@ -29,11 +29,13 @@ from tickcast.indicators._base import (
 class RSI(Indicator):
     """Wilder's RSI in [0, 100]."""
 
-    __slots__ = ("_count", "_gain", "_loss", "_prev", "period")
+    __slots__ = ("_count", "_gain", "_loss", "_n", "_n1", "_prev", "period")
 
     kind = "rsi"
 
     period: int
+    _n: float
+    _n1: float
     _count: int
     _prev: float | None
     _gain: float
@@ -41,6 +43,9 @@ class RSI(Indicator):
 
     def __init__(self, period: int = 14) -> None:
         self.period = check_period("period", period)
+        # Float copies: float * int skips CPython's fast float path.
+        self._n = float(period)
+        self._n1 = float(period - 1)
         self.reset()
 
     def reset(self) -> None:
@@ -58,15 +63,14 @@ class RSI(Indicator):
         self._prev = value
         if self._ready:
             move = value - prev  # type: ignore[operator]  # set on the first update
-            period = self.period
-            gain = self._gain * (period - 1)
-            loss = self._loss * (period - 1)
+            n1 = self._n1
+            n = self._n
             if move < 0.0:
-                loss -= move
+                gain = self._gain * n1 / n
+                loss = (self._loss * n1 - move) / n
             else:
-                gain += move
-            gain /= period
-            loss /= period
+                gain = (self._gain * n1 + move) / n
+                loss = self._loss * n1 / n
             self._gain = gain
             self._loss = loss
             total = gain + loss

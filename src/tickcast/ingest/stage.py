@@ -52,23 +52,33 @@ def handle(msg: PushedMessage, s: Settings) -> IngestResult:
     )
     for r in parsed.rejected:
         dead_letter(
-            s, r.raw, stage="ingest", reason=r.reason, error=r.error, extra={"message_id": msg.message_id}
+            s,
+            r.raw,
+            stage="ingest",
+            reason=r.reason,
+            error=r.error,
+            extra={"message_id": msg.message_id},
         )
     ticks = parsed.ticks
     owner = msg.message_id or hashlib.blake2b(msg.data, digest_size=12).hexdigest()
-    fresh = _deduper(s.redis_url, s.dedupe_ttl_s).claim([f"{t.source}:{t.id}" for _, t in ticks], owner)
+    fresh = _deduper(s.redis_url, s.dedupe_ttl_s).claim(
+        [f"{t.source}:{t.id}" for _, t in ticks], owner
+    )
     by_symbol: dict[str, list[Tick]] = defaultdict(list)
     for (symbol, tick), ok in zip(ticks, fresh, strict=True):
         if ok:
             by_symbol[symbol].append(tick)
     done = time.time_ns()
-    out = []
+    out: list[tuple[bytes, str, dict[str, str]]] = []
     for symbol, sym_ticks in by_symbol.items():
         trace = {"event": max(t.ts for t in sym_ticks), "ingest": done}
         if msg.publish_time_ns:
             trace["published"] = msg.publish_time_ns
         body = TicksMessage(
-            symbol=symbol, ticks=tuple(sym_ticks), batch=batch_id(owner, symbol, sym_ticks), trace=trace
+            symbol=symbol,
+            ticks=tuple(sym_ticks),
+            batch=batch_id(owner, symbol, sym_ticks),
+            trace=trace,
         )
         out.append((body.model_dump_json(exclude_none=True).encode(), symbol, {}))
     publish(s, "ticks", out)

@@ -29,7 +29,9 @@ def repo_root() -> Path:
     here = Path(__file__).resolve().parents[3]
     if (here / "functions" / "ingest" / "main.py").exists():
         return here
-    raise StackError("cannot find the tickcast checkout (functions/ingest/main.py): run from the repository")
+    raise StackError(
+        "cannot find the tickcast checkout (functions/ingest/main.py): run from the repository"
+    )
 
 
 def state_dir(args: argparse.Namespace, root: Path) -> Path:
@@ -63,7 +65,8 @@ def running(state: Path) -> dict[str, object] | None:
 
 def add_state_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--state-dir", default=os.environ.get("TICKCAST_LOCAL_STATE_DIR"),
+        "--state-dir",
+        default=os.environ.get("TICKCAST_LOCAL_STATE_DIR"),
         help="where the lock, logs and local.env go (env TICKCAST_LOCAL_STATE_DIR, default .tickcast)",
     )
 
@@ -73,11 +76,23 @@ def add_stack_arguments(p: argparse.ArgumentParser) -> None:
     ports = Ports.from_env(os.environ)
     for f in fields(Ports):
         p.add_argument(
-            f"--{f.name}-port", type=int, default=getattr(ports, f.name), metavar="PORT",
+            f"--{f.name}-port",
+            type=int,
+            default=getattr(ports, f.name),
+            metavar="PORT",
             help=f"(env TICKCAST_LOCAL_{f.name.upper()}_PORT, default {getattr(ports, f.name)})",
         )
-    p.add_argument("--project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", DEFAULT_PROJECT), help="project id the emulators use")
-    p.add_argument("--bar-seconds", type=int, default=int(os.environ.get("TICKCAST_BAR_SECONDS", "60")), help="bar length")
+    p.add_argument(
+        "--project",
+        default=os.environ.get("GOOGLE_CLOUD_PROJECT", DEFAULT_PROJECT),
+        help="project id the emulators use",
+    )
+    p.add_argument(
+        "--bar-seconds",
+        type=int,
+        default=int(os.environ.get("TICKCAST_BAR_SECONDS", "60")),
+        help="bar length",
+    )
 
 
 def stack_from_args(args: argparse.Namespace, root: Path) -> LocalStack:
@@ -87,7 +102,13 @@ def stack_from_args(args: argparse.Namespace, root: Path) -> LocalStack:
             raise StackError(f"--{f.name}-port must be between 1 and 65535")
     if args.bar_seconds <= 0:
         raise StackError("--bar-seconds must be positive")
-    return LocalStack(root=root, state_dir=state_dir(args, root), ports=ports, project=args.project, bar_seconds=args.bar_seconds)
+    return LocalStack(
+        root=root,
+        state_dir=state_dir(args, root),
+        ports=ports,
+        project=args.project,
+        bar_seconds=args.bar_seconds,
+    )
 
 
 @contextlib.contextmanager
@@ -102,10 +123,16 @@ def stack_running(stack: LocalStack) -> Iterator[LocalStack]:
     lock = _lock_path(stack.state_dir)
     lock.parent.mkdir(parents=True, exist_ok=True)
     # Claim the lock before starting anything: a second `up` is refused at once.
-    lock.write_bytes(orjson.dumps({"pid": os.getpid(), "ports": asdict(stack.ports), "children": {}}))
+    lock.write_bytes(
+        orjson.dumps({"pid": os.getpid(), "ports": asdict(stack.ports), "children": {}})
+    )
     try:
         stack.start()
-        lock.write_bytes(orjson.dumps({"pid": os.getpid(), "ports": asdict(stack.ports), "children": stack.pids()}))
+        lock.write_bytes(
+            orjson.dumps(
+                {"pid": os.getpid(), "ports": asdict(stack.ports), "children": stack.pids()}
+            )
+        )
         stack.write_env_file(stack.state_dir / "local.env")
         yield stack
     finally:
@@ -139,7 +166,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         if stack.reused:
             print(f"  (reused running: {', '.join(stack.reused)})")
         print(f"\nIn a second shell: source {stack.state_dir / 'local.env'}")
-        print("Then: tickcast replay FILE   |   tickcast tail SYMBOL ...   |   Ctrl-C here stops everything", flush=True)
+        print(
+            "Then: tickcast replay FILE   |   tickcast tail SYMBOL ...   |   Ctrl-C here stops everything",
+            flush=True,
+        )
         _wait_forever()
         print("stopping…", flush=True)
     return 0
@@ -182,7 +212,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     local = sub.add_parser("local", help="run the whole pipeline on this machine")
     lsub = local.add_subparsers(dest="local_command", required=True)
-    up = lsub.add_parser("up", help="start redis-server, the emulators, the functions and the bridge")
+    up = lsub.add_parser(
+        "up", help="start redis-server, the emulators, the functions and the bridge"
+    )
     add_stack_arguments(up)
     up.set_defaults(func=cmd_up)
     down = lsub.add_parser("down", help="stop what `tickcast local up` started")
@@ -190,10 +222,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_state_argument(down)
     down.set_defaults(func=cmd_down)
 
-    demo = sub.add_parser("demo", help="local stack + real market data + predictions in the terminal")
+    demo = sub.add_parser(
+        "demo", help="local stack + real market data + predictions in the terminal"
+    )
     add_stack_arguments(demo)
     demo.set_defaults(bar_seconds=1)
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (exit 0 only if predictions arrived)")
-    demo.add_argument("--synthetic", type=int, default=0, help="extra random-walk symbols for volume")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (exit 0 only if predictions arrived)",
+    )
+    demo.add_argument(
+        "--synthetic", type=int, default=0, help="extra random-walk symbols for volume"
+    )
     demo.set_defaults(func=cmd_demo)
-

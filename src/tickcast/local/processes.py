@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -102,7 +103,9 @@ class Proc:
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
-        raise StartupError(f"{self.name} not ready after {timeout_s:.0f}s; log {self.log_path}:\n{self.log_tail()}")
+        raise StartupError(
+            f"{self.name} not ready after {timeout_s:.0f}s; log {self.log_path}:\n{self.log_tail()}"
+        )
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.popen is None:
@@ -124,12 +127,8 @@ def stop_group(pid: int, timeout_s: float = 10.0) -> None:
         except ProcessLookupError:
             return
         # Reap if it is our child, so the group can disappear.
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

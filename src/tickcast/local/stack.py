@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 import sys
 import threading
 from dataclasses import asdict, dataclass, field, replace
@@ -27,6 +28,11 @@ STARTUP_TIMEOUT_S = 90.0
 
 class StackError(TickcastError):
     pass
+
+
+def _answers(port: int) -> Callable[[], bool]:
+    # A cloudevent function answers a bare GET with an HTTP error: it is serving.
+    return lambda: http_status(f"http://127.0.0.1:{port}/") is not None
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,9 @@ def sdk_root() -> Path:
         return Path(root)
     gcloud = shutil.which("gcloud")
     if gcloud is None:
-        raise StackError("gcloud is not on PATH: install the Google Cloud SDK with its Pub/Sub and Firestore emulators")
+        raise StackError(
+            "gcloud is not on PATH: install the Google Cloud SDK with its Pub/Sub and Firestore emulators"
+        )
     return Path(gcloud).resolve().parent.parent
 
 
@@ -68,19 +76,29 @@ def emulator_commands(ports: Ports, project: str) -> dict[str, list[str]]:
     firestore = platform / "cloud-firestore-emulator" / "cloud_firestore_emulator"
     for path, component in ((pubsub, "pubsub-emulator"), (firestore, "cloud-firestore-emulator")):
         if not path.exists():
-            raise StackError(f"{path} is missing: run `gcloud components install {component}` (needs Java 17)")
+            raise StackError(
+                f"{path} is missing: run `gcloud components install {component}` (needs Java 17)"
+            )
     if shutil.which("java") is None:
         raise StackError("java is not on PATH: the emulators need Java 17")
     return {
         "pubsub": [str(pubsub), "--host=127.0.0.1", f"--port={ports.pubsub}"],
-        "firestore": [str(firestore), "start", "--host=127.0.0.1", f"--port={ports.firestore}", f"--project_id={project}"],
+        "firestore": [
+            str(firestore),
+            "start",
+            "--host=127.0.0.1",
+            f"--port={ports.firestore}",
+            f"--project_id={project}",
+        ],
     }
 
 
 def redis_command(port: int) -> list[str]:
     server = shutil.which("redis-server")
     if server is None:
-        raise StackError("redis-server is not on PATH: `apt-get install -y redis-server` (make does this)")
+        raise StackError(
+            "redis-server is not on PATH: `apt-get install -y redis-server` (make does this)"
+        )
     # No persistence: the pipeline treats Redis as a cache it can rebuild.
     return [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
@@ -129,12 +147,20 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------
     def start_backends(self) -> None:
         cmds = emulator_commands(self.ports, self.project)
-        backends = [
+        backends: list[tuple[str, list[str], Callable[[], bool]]] = [
             ("redis", redis_command(self.ports.redis), lambda: redis_ping(self.ports.redis)),
-            ("pubsub", cmds["pubsub"], lambda: http_status(f"http://127.0.0.1:{self.ports.pubsub}/") == 200),
-            ("firestore", cmds["firestore"], lambda: http_status(f"http://127.0.0.1:{self.ports.firestore}/") == 200),
+            (
+                "pubsub",
+                cmds["pubsub"],
+                lambda: http_status(f"http://127.0.0.1:{self.ports.pubsub}/") == 200,
+            ),
+            (
+                "firestore",
+                cmds["firestore"],
+                lambda: http_status(f"http://127.0.0.1:{self.ports.firestore}/") == 200,
+            ),
         ]
-        started = []
+        started: list[tuple[Proc, Callable[[], bool]]] = []
         for name, argv, ready in backends:
             if ready():
                 self.reused.append(name)
@@ -152,12 +178,14 @@ class LocalStack:
         for port_name in (*FUNCTIONS, "bridge"):
             port = getattr(self.ports, port_name)
             if port_open(port):
-                raise StackError(f"port {port} for {port_name} is in use: stop what holds it or pick another port")
+                raise StackError(
+                    f"port {port} for {port_name} is in use: stop what holds it or pick another port"
+                )
         env = self.env()
         if self.allow_unauthenticated:
             env["TICKCAST_WS_ALLOW_UNAUTHENTICATED"] = "true"
         bin_dir = Path(sys.executable).parent
-        started = []
+        started: list[tuple[Proc, Callable[[], bool]]] = []
         for name in FUNCTIONS:
             port = getattr(self.ports, name)
             argv = [
@@ -171,22 +199,29 @@ class LocalStack:
             proc = Proc(name, argv, self._log_path(name), env=env)
             proc.start()
             self.procs.append(proc)
-            # A cloudevent function answers a bare GET with an HTTP error: it is serving.
-            started.append((proc, lambda port=port: http_status(f"http://127.0.0.1:{port}/") is not None))
+            started.append((proc, _answers(port)))
         bridge = Proc(
             "bridge",
             [
-                sys.executable, "-m", "uvicorn", "main:app",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "main:app",
                 f"--app-dir={self.root / 'functions' / 'ws_bridge'}",
-                "--host=127.0.0.1", f"--port={self.ports.bridge}",
-                "--ws=websockets", "--timeout-graceful-shutdown=5", "--no-access-log",
+                "--host=127.0.0.1",
+                f"--port={self.ports.bridge}",
+                "--ws=websockets",
+                "--timeout-graceful-shutdown=5",
+                "--no-access-log",
             ],
             self._log_path("bridge"),
             env=env,
         )
         bridge.start()
         self.procs.append(bridge)
-        started.append((bridge, lambda: http_status(f"http://127.0.0.1:{self.ports.bridge}/readyz") == 200))
+        started.append(
+            (bridge, lambda: http_status(f"http://127.0.0.1:{self.ports.bridge}/readyz") == 200)
+        )
         for proc, ready in started:
             proc.wait_ready(ready, STARTUP_TIMEOUT_S)
 
@@ -215,7 +250,7 @@ class LocalStack:
             while not self._stop_clock.wait(self.clock_period_s):
                 try:
                     publish_clock(env, self.project)
-                except Exception as exc:  # noqa: BLE001 - a missed tick is harmless; the next one follows
+                except Exception as exc:
                     _log.warning("clock publish failed", extra={"error": str(exc)})
 
         self._clock = threading.Thread(target=loop, name="tickcast-clock", daemon=True)
@@ -229,7 +264,7 @@ class LocalStack:
         for proc in reversed(self.procs):
             try:
                 proc.stop()
-            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+            except Exception as exc:
                 _log.warning("stop failed", extra={"proc": proc.name, "error": str(exc)})
         self.procs.clear()
 
@@ -241,4 +276,8 @@ class LocalStack:
         lines = [f"export {k}={v}" for k, v in sorted(self.env().items())]
         # So `tickcast replay` / `tickcast tail` work in the second shell too.
         lines.append(f'export PATH="{Path(sys.executable).parent}:$PATH"')
-        path.write_text("# written by `tickcast local up`; source it in a second shell\n" + "\n".join(lines) + "\n")
+        path.write_text(
+            "# written by `tickcast local up`; source it in a second shell\n"
+            + "\n".join(lines)
+            + "\n"
+        )

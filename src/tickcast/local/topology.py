@@ -7,21 +7,22 @@ on it so dead letters can be read (`tickcast deadletters`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping
 from functools import cache
 
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1
+import google.cloud.pubsub_v1 as pubsub_v1
 
 from tickcast import log
-from tickcast.config import TOPICS, Settings
+from tickcast.config import TOPICS, Settings, Topic
 
 _log = log.get("local.topology")
 
 # (topic, function, ordered)
-PUSH_ROUTES: tuple[tuple[str, str, bool], ...] = (
+PUSH_ROUTES: tuple[tuple[Topic, str, bool], ...] = (
     ("raw", "ingest", False),
     ("ticks", "features", True),
     ("clock", "features", False),
@@ -45,15 +46,12 @@ def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     for name in TOPICS:
-        try:
+        with contextlib.suppress(gexc.AlreadyExists):
             publisher.create_topic(name=s.topic_path(name))
-        except gexc.AlreadyExists:
-            pass
     for topic, function, ordered in PUSH_ROUTES:
-        name = f"projects/{project}/subscriptions/{subscription_id(s, topic, function)}"
         request = {
-            "name": name,
-            "topic": s.topic_path(topic),  # type: ignore[arg-type]
+            "name": f"projects/{project}/subscriptions/{subscription_id(s, topic, function)}",
+            "topic": s.topic_path(topic),
             "push_config": {"push_endpoint": endpoints[function]},
             "ack_deadline_seconds": 60,
             "enable_message_ordering": ordered,
@@ -63,14 +61,12 @@ def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str
                 "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
             },
         }
-        try:
+        with contextlib.suppress(gexc.AlreadyExists):
             subscriber.create_subscription(request=request)
-        except gexc.AlreadyExists:
-            pass
-    try:
-        subscriber.create_subscription(name=deadletter_subscription(s), topic=s.topic_path("deadletter"))
-    except gexc.AlreadyExists:
-        pass
+    with contextlib.suppress(gexc.AlreadyExists):
+        subscriber.create_subscription(
+            name=deadletter_subscription(s), topic=s.topic_path("deadletter")
+        )
     _log.info("topology ready", extra={"project": project, "topics": [s.topic(t) for t in TOPICS]})
 
 
@@ -82,4 +78,6 @@ def _clock_publisher() -> pubsub_v1.PublisherClient:
 def publish_clock(env: Mapping[str, str], project: str) -> None:
     s = Settings.from_env(env)
     now = time.time_ns()
-    _clock_publisher().publish(s.topic_path("clock"), b'{"now_ns": %d}' % now, kind="clock").result(timeout=10)
+    _clock_publisher().publish(s.topic_path("clock"), b'{"now_ns": %d}' % now, kind="clock").result(
+        timeout=10
+    )

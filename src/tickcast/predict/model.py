@@ -54,7 +54,8 @@ class BaselineModel:
                 ((f.get("rsi_14") or 50.0) - 50.0) / 50.0,
             ]
         )
-        return np.clip(x, -5.0, 5.0)  # one outlier bar must not saturate the score
+        clipped: np.ndarray = np.clip(x, -5.0, 5.0)  # one outlier bar must not saturate the score
+        return clipped
 
     def predict(self, features: Mapping[str, float | None], horizon_bars: int) -> Prediction:
         terms = self.weights * self.inputs(features)

@@ -1,34 +1,69 @@
 """Vendor formats: raw message bytes -> normalised ticks (pure, no I/O).
 
-`parse` is the one entry point the ingest stage calls. A body is one vendor
-message, a JSON array of them, or NDJSON. An element that fails validation is
-returned in `rejected` with its own bytes so the stage can dead-letter it while
-the valid elements of the same body still flow.
+`parse` is the one entry point the ingest stage calls. A body is one vendor message, a
+JSON array of them, or NDJSON; Yahoo frames may also be bare base64 text. The `format`
+attribute (`alpaca`, `polygon`, `yahoo`, `tickcast`) is optional: without it the format
+is detected from the body's shape (detect.py). Each format is one module:
+alpaca.py, polygon.py, yahoo.py, native.py (tickcast's own).
+
+JSON is validated straight from bytes by pydantic, the whole body in one call. When an
+element is bad, only then is the body split to find which: the bad ones come back in
+`rejected`, each with its own bytes (re-serialised from the body; for Yahoo the frame's
+base64 text), and the valid elements of the same body still flow. Control messages
+(subscription acks, heartbeats) are neither: they are counted in `skipped`.
+
+A body that cannot be used at all raises `PermanentError(reason, message)`; a bad element
+is a `Rejected(reason, error, raw)`. Reasons are stable codes:
+
+- `empty_body`         the body is empty or whitespace (raised)
+- `invalid_json`       the body (raised) or one NDJSON line (rejected) is not JSON
+- `unknown_format`     the `format` attribute is not a known format, or none was given
+                       and the body has no known shape (raised)
+- `format_mismatch`    the `format` attribute contradicts the body (raised), or one
+                       element of a batch is in another vendor's format (rejected)
+- `invalid_message`    a field is missing or of the wrong type, or the element has no
+                       known shape
+- `unsupported_message` a real vendor message that is not a tick (Alpaca statuses,
+                       corrections, LULDs; Polygon LULD/NOI; a Yahoo envelope not "pricing")
+- `vendor_error`       the vendor reported an error (Alpaca `T:"error"`, a failed Polygon
+                       status, a Polygon REST error page)
+- `invalid_base64`     a Yahoo frame is not base64 (raised when no frame in the body is)
+- `invalid_protobuf`   a Yahoo frame is not a PricingData (likewise)
+- `invalid_symbol`     the symbol, upper-cased and with `/` as `-`, does not match
+                       schema.SYMBOL_RE
+- `invalid_price`      a price is not a finite number > 0
+- `invalid_size`       a size, volume or count is negative or not finite
+- `invalid_bar`        a bar's low/high do not bracket its open and close
+- `crossed_quote`      bid > ask
+- `invalid_timestamp`  the time is unparseable or not after 1970
+- `stale_timestamp`    the time is before now - max_past
+- `future_timestamp`   the time is after now + max_future
+
+Tick ids (the dedupe key) are namespaced `SOURCE:KIND:SYMBOL:KEY`; KEY is the vendor's
+own id where there is one, with the event time because vendors restart ids every
+session (`alpaca:t:AAPL:D:96921@1614009104208000000`, `polygon:t:MSFT:4:12345@...`,
+`polygon:q:MSFT:50385480@...`), otherwise a blake2b hash of the element's content
+(`alpaca:q:AMD:<hex>`, `alpaca:bar:...`, `yahoo:t:...`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-
-import orjson
+from collections.abc import Callable
+from typing import Final
 
 from tickcast.errors import PermanentError
-from tickcast.schema import SYMBOL_RE, Tick
+from tickcast.ingest.formats import alpaca, native, polygon, yahoo
+from tickcast.ingest.formats._common import REASONS, Context, Parsed, Rejected
+from tickcast.ingest.formats.detect import detect
 
+__all__ = ["FORMATS", "REASONS", "Parsed", "Rejected", "parse"]
 
-@dataclass(frozen=True)
-class Rejected:
-    reason: str  # stable code, e.g. "invalid_price"
-    error: str  # readable explanation
-    raw: bytes  # this element's bytes
-
-
-@dataclass
-class Parsed:
-    format: str
-    ticks: list[tuple[str, Tick]] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
+FORMATS: Final[dict[str, Callable[[bytes, Context], Parsed]]] = {
+    "alpaca": alpaca.parse,
+    "polygon": polygon.parse,
+    "yahoo": yahoo.parse,
+    "tickcast": native.parse,
+}
 
 
 def parse(
@@ -39,38 +74,25 @@ def parse(
     max_past_ns: int,
     max_future_ns: int,
 ) -> Parsed:
-    """Minimal Alpaca-trade parser; the Ingest issue replaces this with every format."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise PermanentError("invalid_json", f"body is not JSON: {exc}") from None
-    items = doc if isinstance(doc, list) else [doc]
-    out = Parsed(format=fmt or "alpaca")
-    for item in items:
-        raw = orjson.dumps(item)
-        if not isinstance(item, dict) or item.get("T") != "t":
-            out.rejected.append(Rejected("unsupported_message", "not an Alpaca trade", raw))
-            continue
-        sym = str(item.get("S", ""))
-        if not SYMBOL_RE.match(sym):
-            out.rejected.append(Rejected("invalid_symbol", f"invalid symbol {sym!r}", raw))
-            continue
-        try:
-            from datetime import datetime
-
-            ts = int(datetime.fromisoformat(str(item["t"]).replace("Z", "+00:00")).timestamp() * 1e9)
-            tick = Tick(
-                ts=ts,
-                price=item["p"],
-                size=item.get("s", 0),
-                source="alpaca",
-                id=str(item.get("i") or hashlib.sha1(raw).hexdigest()),
+    """Parse one raw message. Raises PermanentError when the body as a whole is unusable."""
+    if not body.strip():
+        raise PermanentError("empty_body", "the message body is empty")
+    declared = fmt.strip().lower() if fmt else None
+    if declared and declared not in FORMATS:
+        raise PermanentError(
+            "unknown_format", f"format attribute {fmt!r} is not one of {', '.join(FORMATS)}"
+        )
+    detected = detect(body)
+    if not declared:
+        if detected is None:
+            raise PermanentError(
+                "unknown_format", "the body has no known shape; set the `format` attribute"
             )
-        except (KeyError, ValueError) as exc:
-            out.rejected.append(Rejected("invalid_message", str(exc), raw))
-            continue
-        if not now_ns - max_past_ns <= ts <= now_ns + max_future_ns:
-            out.rejected.append(Rejected("timestamp_out_of_window", "timestamp out of window", raw))
-            continue
-        out.ticks.append((sym, tick))
-    return out
+        declared = detected
+    elif detected is not None and detected != declared:
+        raise PermanentError(
+            "format_mismatch",
+            f"format attribute says {declared!r} but the body looks like {detected!r}",
+        )
+    ctx = {"lo": now_ns - max_past_ns, "hi": now_ns + max_future_ns}
+    return FORMATS[declared](body, ctx)

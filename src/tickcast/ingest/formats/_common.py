@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from itertools import pairwise
 from typing import Annotated, Any, Final, TypeAlias
 
 import orjson
@@ -33,7 +34,9 @@ from pydantic_core import ErrorDetails, PydanticCustomError, from_json, to_json
 from tickcast.errors import PermanentError
 from tickcast.schema import SYMBOL_RE, Tick
 
-Context: TypeAlias = dict[str, int]  # {"lo": earliest ns, "hi": latest ns}; pydantic's validation context
+Context: TypeAlias = dict[
+    str, int
+]  # {"lo": earliest ns, "hi": latest ns}; pydantic's validation context
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,9 @@ class Parsed:
     format: str
     ticks: list[tuple[str, Tick]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-    skipped: int = 0  # control messages (connected, subscribed, heartbeat): neither ticks nor errors
+    skipped: int = (
+        0  # control messages (connected, subscribed, heartbeat): neither ticks nor errors
+    )
 
 
 # --- field types -------------------------------------------------------------------------
@@ -123,14 +128,18 @@ def _ms_in_window(ms: int, info: ValidationInfo) -> int:
 # RFC 3339 as Alpaca writes it, e.g. 2021-02-22T15:51:45.335689322Z. Digits past the 9th
 # are dropped: tickcast keeps nanoseconds.
 _RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9})\d*)?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
+    r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}):(\d{2})(?:\.(\d{1,9})\d*)?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
 )
 
 
-@lru_cache(maxsize=256)
-def _day_ns(day: str) -> int:
-    return (date.fromisoformat(day) - _EPOCH).days * _DAY_NS
+@lru_cache(maxsize=4096)
+def _minute_ns(minute: str) -> int:
+    """'YYYY-MM-DDTHH:MM' -> epoch ns; cached because a batch shares a handful of minutes."""
+    h, m = int(minute[11:13]), int(minute[14:16])
+    if h > 23 or m > 59:
+        raise ValueError(minute)
+    return (date.fromisoformat(minute[:10]) - _EPOCH).days * _DAY_NS + (h * 60 + m) * 60 * _NS
 
 
 def rfc3339_ns(v: object) -> int:
@@ -143,20 +152,21 @@ def rfc3339_ns(v: object) -> int:
             "expected an RFC-3339 timestamp like 2021-02-22T15:51:45.335689322Z, got {got}",
             {"got": repr(v)[:40]},
         )
-    day, hh, mm, ss, frac, sign, oh, om = m.groups()
-    h, mi, s = int(hh), int(mm), int(ss)
+    minute, ss, frac, sign, oh, om = m.groups()
     try:
-        if h > 23 or mi > 59 or s > 60:  # 60: a leap second
-            raise ValueError
-        ns = _day_ns(day) + (h * 3600 + mi * 60 + s) * _NS
+        ns = _minute_ns(minute) + int(ss) * _NS
     except ValueError:
         raise PydanticCustomError(
             "invalid_timestamp", "{got} is not a valid date and time", {"got": repr(v)[:40]}
         ) from None
+    if ss > "60":  # 60: a leap second
+        raise PydanticCustomError(
+            "invalid_timestamp", "{got} is not a valid date and time", {"got": repr(v)[:40]}
+        )
     if frac:
-        ns += int(frac.ljust(9, "0"))
+        ns += int(frac) * 10 ** (9 - len(frac))
     if sign:
-        offset = (int(oh) * 3600 + int(om) * 60) * _NS
+        offset = (int(oh) * 60 + int(om)) * 60 * _NS
         ns += -offset if sign == "+" else offset
     return ns
 
@@ -212,7 +222,7 @@ def bar_seconds(times_ns: list[int]) -> int | None:
     """A REST page's bar length: the smallest gap between consecutive bars (gaps only grow
     when bars are missing). Gaps within an hour of a day are a day: daily bars are stamped
     at local midnight, so a DST change makes one gap 23 or 25 hours."""
-    gaps = [b - a for a, b in zip(times_ns, times_ns[1:], strict=False) if b > a]
+    gaps = [b - a for a, b in pairwise(times_ns) if b > a]
     if not gaps:
         return None
     seconds = min(gaps) // _NS
@@ -246,7 +256,14 @@ REASONS: Final = frozenset(
 )
 # Constraint errors that mean "the number is out of range": the field says which reason.
 _RANGE_ERRORS: Final = frozenset(
-    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number", "value_error"}
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "finite_number",
+        "value_error",
+    }
 )
 
 
@@ -349,7 +366,9 @@ def validate_many(
         return models, bad
 
 
-def _failed(fmt: JsonFormat, item: Any, raw: bytes, errors: list[ErrorDetails], out: Parsed, ctx: Context) -> None:
+def _failed(
+    fmt: JsonFormat, item: Any, raw: bytes, errors: list[ErrorDetails], out: Parsed, ctx: Context
+) -> None:
     if fmt.explode is not None and fmt.explode(item, out, ctx):
         return
     rej = rejected(errors, raw, fmt.fields, strip=1)

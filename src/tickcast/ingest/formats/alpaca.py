@@ -144,8 +144,12 @@ class VendorError(VendorModel):
 # --- historical REST -------------------------------------------------------------------------
 
 _TIMEFRAME = re.compile(r"(\d+)(Min|T|Hour|H|Day|D|Week|W)")
-_UNIT_S: Final = {"Min": 60, "T": 60, "Hour": 3600, "H": 3600, "Day": 86400, "D": 86400}
-_UNIT_S |= {"Week": 604_800, "W": 604_800}
+_UNIT_S: Final = {
+    **dict.fromkeys(("Min", "T"), 60),
+    **dict.fromkeys(("Hour", "H"), 3600),
+    **dict.fromkeys(("Day", "D"), 86_400),
+    **dict.fromkeys(("Week", "W"), 604_800),
+}
 
 
 def _timeframe_s(tf: str | None) -> int | None:
@@ -168,9 +172,7 @@ class _RestPage(VendorModel):
     @model_validator(mode="after")
     def _symbol_given(self) -> Self:
         if isinstance(getattr(self, self.KEY), list) and self.symbol is None:
-            raise PydanticCustomError(
-                "invalid_message", "a one-symbol page needs 'symbol'", {}
-            )
+            raise PydanticCustomError("invalid_message", "a one-symbol page needs 'symbol'", {})
         return self
 
 
@@ -311,7 +313,7 @@ def _emit(m: Any, out: Parsed, ctx: Context) -> None:
         out.skipped += 1  # success / subscription
 
 
-_ITEMS: Final = {
+_ITEMS: Final[dict[str, TypeAdapter[list[Any]]]] = {
     "bars": TypeAdapter(list[_BarFields]),
     "trades": TypeAdapter(list[_TradeFields]),
     "quotes": TypeAdapter(list[_QuoteFields]),
