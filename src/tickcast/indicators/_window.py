@@ -17,7 +17,7 @@ Why refresh: running sums pick up one rounding per update. They are recomputed
 exactly (``math.fsum``, with ``K`` reset to the newest value) on the first
 ring-buffer wrap after ``REFRESH_UPDATES`` updates, so error never accumulates
 beyond a few hundred updates and the amortised cost stays O(1) (one O(n)
-refresh per >= max(n, 128) updates). ``SMA`` uses the same schedule for its
+refresh per >= max(n, 256) updates). ``SMA`` uses the same schedule for its
 sum. They are also recomputed as soon as ``C`` is no larger than a bound on
 the rounding error accumulated since the last refresh (``err`` sums the
 squared terms added and removed): after a spike leaves the window, or when it
@@ -35,7 +35,7 @@ from typing import Any
 
 from tickcast.indicators._base import Indicator, StateReader, check_period
 
-REFRESH_UPDATES = 128
+REFRESH_UPDATES = 256
 """Minimum number of updates between two exact recomputations of running sums."""
 
 _EPS = sys.float_info.epsilon
@@ -103,14 +103,24 @@ class MomentsWindow(Indicator):
     def _settle(self, value: float, pos: int, s: float, q: float, err: float) -> float:
         """Slow path of an update: the ring wrapped or ``C`` may be noise. Returns ``C``."""
         n = self.period
-        due = False
         if not pos:
             pos = n
             self._wraps -= 1
-            due = not self._wraps
+            if not self._wraps:
+                self._pos = pos
+                return self._refresh(value)
+            # Re-centre K on the window mean (O(1)): a K left behind by a trending
+            # series would make (x - K)**2, and so the rounding error, grow.
+            k0 = self._shift
+            k1 = k0 + s / n
+            dk = k1 - k0  # exact: k1 and k0 are close
+            q -= dk * (2.0 * s - n * dk)
+            s -= n * dk
+            err += q
+            self._shift = k1
         self._pos = pos
         c = q - s * s / n
-        if due or (c <= self._tol * err and err > 0.0):
+        if c <= self._tol * err and err > 0.0:
             return self._refresh(value)
         self._s = s
         self._q = q

@@ -5,7 +5,7 @@ mean of the first window on the ``period``-th, the bar of TA-Lib's first
 non-NaN (lookback ``period - 1``).
 
 Accuracy: the window sum moves by one add per update and is recomputed with
-``math.fsum`` on the first ring-buffer wrap after 128 updates (see
+``math.fsum`` on the first ring-buffer wrap after 256 updates (see
 ``_window``), so rounding never accumulates beyond a few hundred updates.
 TA-Lib keeps one running sum for the whole series; on long series that drift
 is the only difference.
