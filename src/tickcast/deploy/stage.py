@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -238,3 +239,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--repo-root", help="the checkout (default: the current directory or a parent)")
     p.set_defaults(func=run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tickcast.deploy.stage` (what scripts/deploy.sh runs)."""
+    parser = argparse.ArgumentParser(prog="tickcast")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["stage", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return run(args)
+    except TickcastError as exc:
+        print(f"tickcast stage: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

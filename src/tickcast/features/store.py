@@ -9,6 +9,8 @@ The same script touches the active-symbol index the clock walks.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,7 +31,7 @@ redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 return {1, ARGV[2], ''}
 """
 
-MAX_ATTEMPTS = 20
+MAX_ATTEMPTS = 50
 
 
 class ContentionError(TickcastError):
@@ -70,7 +72,10 @@ class StateStore:
             rev, rec = self.load(key)
         else:
             rev, rec = cached[0], orjson.loads(cached[1])
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                # Jittered backoff so contenders stop colliding in lockstep.
+                time.sleep(random.uniform(0, 0.001 * min(attempt, 10)))
             new, result = fn(rec)
             data = orjson.dumps(new)
             ok, cur_rev, cur = self._cas(

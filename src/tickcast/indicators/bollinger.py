@@ -89,6 +89,19 @@ class BollingerBands(MomentsWindow):
         width = sqrt(c / n) * self.k if c > 0.0 else 0.0
         return _new_value(BollingerValue, (middle + width, middle, middle - width))  # type: ignore[no-any-return]
 
+    @property
+    def stddev(self) -> float | None:
+        """Population standard deviation of the current window (``None`` before warm-up).
+
+        Exposed because ``upper - middle`` cancels digits when the spread is tiny
+        next to the price.
+        """
+        if not self._ready:
+            return None
+        n = self.period
+        c = self._q - self._s * self._s / n
+        return sqrt(c / n) if c > 0.0 else 0.0
+
     def _params(self) -> dict[str, Any]:
         return {"period": self.period, "k": self.k}
 
