@@ -5,26 +5,30 @@ RealizedVolatility. It keeps the last ``n`` values in a ring buffer and, for a
 shift ``K``, the running sums ``S = sum(x - K)`` and ``Q = sum((x - K)**2)``;
 the centred sum of squares is ``C = Q - S*S/n``, the variance ``C/n`` (or
 ``C/(n-1)``). The subclasses write the per-update arithmetic out inline (a
-helper call per update would cost more than the arithmetic); this module holds
-the cold paths: warm-up, refresh, state.
+helper call per update costs more than the arithmetic); this module holds the
+cold paths: warm-up, wrap, refresh, state.
 
 Why a shift: the identity holds for any ``K``, but its rounding error scales
-with ``(x - K)**2`` rather than ``x**2``. With ``K`` a recent value from the
-window, a variance of 1e-10 at a price of 1e4 keeps its digits; TA-Lib's
+with ``(x - K)**2`` rather than ``x**2``. ``K`` starts as a window member and
+is moved to the window mean at every ring wrap (an O(1) change of origin), so
+a variance of 1e-12 at a price of 1e4 keeps its digits; a plain
 ``E[x^2] - E[x]^2`` loses ``log10(x^2 / var)`` of them.
 
-Why refresh: running sums pick up one rounding per update. They are recomputed
-exactly (``math.fsum``, with ``K`` reset to the newest value) on the first
-ring-buffer wrap after ``REFRESH_UPDATES`` updates, so error never accumulates
-beyond a few hundred updates and the amortised cost stays O(1) (one O(n)
-refresh per >= max(n, 256) updates). ``SMA`` uses the same schedule for its
-sum. They are also recomputed as soon as ``C`` is no larger than a bound on
-the rounding error accumulated since the last refresh (``err`` sums the
-squared terms added and removed): after a spike leaves the window, or when it
-becomes constant (a run of zero-volume bars), ``C`` is then exact - 0 for a
-constant window - instead of noise a z-score would divide by. After a refresh
-``C >= Q/(n+1)`` or ``C == 0`` (``K`` is a window member), so that check cannot
-fire again until new values arrive.
+Why refresh: running sums pick up one rounding per update. They are
+recomputed exactly (``math.fsum``, ``K`` = newest value) on the first wrap
+after ``REFRESH_UPDATES`` updates, so error never accumulates beyond a few
+hundred updates, for one O(n) pass per ``max(n, 256)`` updates: amortised
+O(1). ``SMA`` uses the same schedule for its sum.
+
+Precision guard: ``err`` sums the squared terms added and removed since the
+last refresh, which bounds the rounding error accumulated in ``C`` by
+``8 * eps * (updates + 2) * err``. Whenever that bound exceeds ``PRECISION``
+times ``C`` (after a spike or a level shift leaves the window, or when the
+window turns constant, e.g. a run of zero-volume bars) the sums are refreshed
+before use, so ``C`` is always good to about ``PRECISION`` relative - exactly
+0 for a constant window - instead of noise a z-score would divide by. After a
+refresh ``C >= Q/(n+1)`` (``K`` is a window member), so the guard fires at
+most once per such event, keeping the amortised cost O(1).
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ from typing import Any
 from tickcast.indicators._base import Indicator, StateReader, check_period
 
 REFRESH_UPDATES = 256
-"""Minimum number of updates between two exact recomputations of running sums."""
+"""Minimum number of updates between two scheduled exact recomputations."""
+
+PRECISION = 1e-9
+"""Relative accuracy the precision guard keeps ``C`` to (rigorous bound, typically far better)."""
 
 _EPS = sys.float_info.epsilon
 
@@ -57,6 +64,7 @@ class MomentsWindow(Indicator):
 
     ``_pos`` counts down: the slot written next is ``_pos - 1`` and 0 means the
     ring just wrapped, which the hot path tests without loading ``period``.
+    The hot path keeps ``C > _tol * err``; anything else goes through ``_settle``.
     """
 
     __slots__ = ("_buf", "_err", "_every", "_pos", "_q", "_s", "_shift", "_tol", "_wraps", "period")
@@ -75,8 +83,9 @@ class MomentsWindow(Indicator):
     def __init__(self, period: int, minimum: int = 1) -> None:
         self.period = check_period("period", period, minimum)
         self._every = wraps_per_refresh(period)
-        # Roundings between refreshes stay below ~3 per update on terms bounded by err.
-        self._tol = 8.0 * _EPS * (period * self._every + 2)
+        # Capped so that very long windows, whose worst-case bound is loose, are
+        # not refreshed (O(n) each) on ordinary data.
+        self._tol = min(8.0 * _EPS * (period * self._every + 2) / PRECISION, 1e-3)
         self._clear_window()
 
     def _clear_window(self) -> None:
@@ -101,7 +110,7 @@ class MomentsWindow(Indicator):
         return self._refresh(value)
 
     def _settle(self, value: float, pos: int, s: float, q: float, err: float) -> float:
-        """Slow path of an update: the ring wrapped or ``C`` may be noise. Returns ``C``."""
+        """Slow path of an update (the ring wrapped, or the guard fired); returns ``C``."""
         n = self.period
         if not pos:
             pos = n
@@ -109,14 +118,14 @@ class MomentsWindow(Indicator):
             if not self._wraps:
                 self._pos = pos
                 return self._refresh(value)
-            # Re-centre K on the window mean (O(1)): a K left behind by a trending
-            # series would make (x - K)**2, and so the rounding error, grow.
+            # Move K to the window mean: a K left behind by a trending series makes
+            # (x - K)**2, and with it the rounding error, grow.
             k0 = self._shift
             k1 = k0 + s / n
-            dk = k1 - k0  # exact: k1 and k0 are close
+            dk = k1 - k0  # exact whenever k0 and k1 are within a factor of 2, as prices are
+            err += q
             q -= dk * (2.0 * s - n * dk)
             s -= n * dk
-            err += q
             self._shift = k1
         self._pos = pos
         c = q - s * s / n

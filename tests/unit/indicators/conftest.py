@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,9 @@ def run(update: Callable[..., Any], inputs: Iterable[Any], *, star: bool = False
     if isinstance(first, tuple):
         width = len(first)
         blank = (nan,) * width
-        return np.array([blank if v is None else v for v in out], dtype=np.float64)
+        rows = chain.from_iterable(blank if v is None else v for v in out)
+        flat = np.fromiter(rows, dtype=np.float64, count=width * len(out))
+        return flat.reshape(len(out), width)
     return np.array([nan if v is None else v for v in out], dtype=np.float64)
 
 

@@ -330,12 +330,14 @@ def _explode(doc: Any, out: Parsed, ctx: Context) -> bool:
     if key not in _ITEMS:
         return False
     groups = doc[key]
-    if isinstance(groups, list):
-        groups = {doc.get("symbol"): groups}
-    if not isinstance(groups, dict):
+    if isinstance(groups, dict):
+        pairs = list(groups.items())
+    elif isinstance(groups, list):
+        pairs = [(doc.get("symbol"), groups)]
+    else:
         return False  # the page itself is malformed: reject it whole
     hint = doc.get("timeframe") if isinstance(doc.get("timeframe"), str) else None
-    for raw_sym, items in groups.items():
+    for raw_sym, items in pairs:
         raw = to_json({key: items, "symbol": raw_sym})
         try:
             sym = SYMBOL.validate_python(raw_sym, strict=True)
