@@ -49,16 +49,20 @@ module "functions" {
   docker_repository_id     = google_artifact_registry_repository.functions.id
 
   environment = local.function_env[each.key]
-  secret_environment = each.value.uses_redis ? {
-    TICKCAST_REDIS_URL = {
-      secret  = google_secret_manager_secret.redis_url.secret_id
-      version = google_secret_manager_secret_version.redis_url.version
-    }
-  } : {}
+  # Filtered for-expressions rather than `cond ? {...} : {}`: the two arms
+  # of a conditional must have the same object type.
+  secret_environment = {
+    for k, v in {
+      TICKCAST_REDIS_URL = {
+        secret  = google_secret_manager_secret.redis_url.secret_id
+        version = google_secret_manager_secret_version.redis_url.version
+      }
+    } : k => v if each.value.uses_redis
+  }
 
   project_roles     = toset(each.value.project_roles)
   publish_topic_ids = { for t in each.value.publishes : t => module.topics.ids[t] }
-  secret_ids        = each.value.uses_redis ? { redis_url = google_secret_manager_secret.redis_url.id } : {}
+  secret_ids        = { for k, v in { redis_url = google_secret_manager_secret.redis_url.id } : k => v if each.value.uses_redis }
   object_read = each.value.reads_models ? {
     bucket = google_storage_bucket.artifacts.name
     prefix = "models/"

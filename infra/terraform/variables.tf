@@ -60,23 +60,24 @@ variable "build_dir" {
 
 variable "topic_retention" {
   type        = string
-  description = "Message retention on the pipeline topics, so subscriptions can be replayed with seek."
+  description = "Message retention on the pipeline topics and their push subscriptions (seek/replay window)."
   default     = "86400s"
 
   validation {
-    condition     = can(regex("^[0-9]+s$", var.topic_retention))
-    error_message = "Write the retention in seconds, e.g. \"86400s\"."
+    # Also a subscription's retention, which Pub/Sub caps at 7 days.
+    condition     = can(regex("^[0-9]+s$", var.topic_retention)) && try(tonumber(trimsuffix(var.topic_retention, "s")) >= 600 && tonumber(trimsuffix(var.topic_retention, "s")) <= 604800, false)
+    error_message = "Write the retention in seconds between \"600s\" and \"604800s\" (7 days)."
   }
 }
 
 variable "deadletter_retention" {
   type        = string
-  description = "Retention of the dead-letter topic and its inspection subscription (at most 31 days)."
+  description = "Retention of the dead-letter topic and its inspection subscription (at most 7 days)."
   default     = "604800s"
 
   validation {
-    condition     = can(regex("^[0-9]+s$", var.deadletter_retention))
-    error_message = "Write the retention in seconds, e.g. \"604800s\"."
+    condition     = can(regex("^[0-9]+s$", var.deadletter_retention)) && try(tonumber(trimsuffix(var.deadletter_retention, "s")) >= 600 && tonumber(trimsuffix(var.deadletter_retention, "s")) <= 604800, false)
+    error_message = "Write the retention in seconds between \"600s\" and \"604800s\" (a subscription keeps at most 7 days)."
   }
 }
 

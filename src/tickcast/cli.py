@@ -42,7 +42,7 @@ def _tail(args: argparse.Namespace) -> int:
     from tickcast import tail
     from tickcast.schema import SYMBOL_RE
 
-    bad = [s for s in args.symbols if not SYMBOL_RE.match(s)]
+    bad = [s for s in args.symbols if not SYMBOL_RE.fullmatch(s)]
     if bad:
         raise TickcastError(f"invalid symbol(s): {', '.join(bad)}")
     url = args.url or os.environ.get("TICKCAST_WS_URL", "ws://127.0.0.1:8080/ws")
@@ -57,6 +57,12 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from tickcast.bench import indicators
+
+    return int(indicators.main(args.rest))
+
+
 def _config(args: argparse.Namespace) -> int:
     from tickcast.config import Settings
 
@@ -68,6 +74,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tickcast.deploy import cost, stage
     from tickcast.local import cli as local_cli
 
     parser = argparse.ArgumentParser(
@@ -75,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     local_cli.register(sub)
+    stage.register(sub)
+    cost.register(sub)
 
     rp = sub.add_parser("replay", help="publish a feed file to the raw topic")
     rp.add_argument("file", help="NDJSON of vendor messages, or CSV of OHLCV bars")
@@ -115,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--token", help="API key or JWT (default $TICKCAST_TOKEN)")
     tp.add_argument("--count", type=int, default=None, help="exit after N updates")
     tp.set_defaults(func=_tail)
+
+    bp = sub.add_parser("bench", help="benchmarks that print figures beside a reference")
+    bp.add_argument("suite", choices=("indicators",))
+    bp.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
+    bp.set_defaults(func=_bench)
 
     cp = sub.add_parser("config", help="print the effective settings")
     cp.add_argument("--markdown", action="store_true", help="the README's settings table")

@@ -25,7 +25,7 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^_]{0,23}$")
 
 
 def _check_symbol(v: str) -> str:
-    if not SYMBOL_RE.match(v):
+    if not SYMBOL_RE.fullmatch(v):
         raise ValueError(f"invalid symbol {v!r}: expected e.g. AAPL, BRK.B, ^GSPC, BTC-USD")
     return v
 

@@ -18,7 +18,7 @@ bridge_scaling = {
 
 redis_memory_size_gb  = 2
 topic_retention       = "604800s"
-deadletter_retention  = "1209600s"
+deadletter_retention  = "604800s"
 max_delivery_attempts = 10
 firestore_pitr        = true
 deletion_protection   = true

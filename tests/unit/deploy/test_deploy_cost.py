@@ -24,7 +24,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def report(**kw: Any) -> cost.Report:
-    w = cost.Workload(symbols=kw.pop("symbols", 20), ticks_per_second=kw.pop("tps", 100.0), bar_seconds=kw.pop("bar", 60))
+    w = cost.Workload(
+        symbols=kw.pop("symbols", 20),
+        ticks_per_second=kw.pop("tps", 100.0),
+        bar_seconds=kw.pop("bar", 60),
+    )
     return cost.estimate(w, **kw)
 
 
@@ -76,9 +80,12 @@ def test_batching_saves_and_only_on_per_message_costs() -> None:
     assert wide.batched.rates["ticks messages/s"] == pytest.approx(20 * -math.expm1(-5.0))
 
 
+def fs(r: cost.Report) -> float:
+    return r.batched.by_service()["Firestore"]
+
+
 def test_firestore_scales_with_bars_not_ticks() -> None:
     slow, fast = report(bar=60), report(bar=1)
-    fs = lambda r: r.batched.by_service()["Firestore"]  # noqa: E731
     assert fs(fast) == pytest.approx(fs(slow) * 60, rel=1e-6)
     assert fs(report(tps=1000.0)) == pytest.approx(fs(slow))
     assert any("1 write/s" in n for n in fast.notes)
@@ -107,7 +114,9 @@ def test_region_tier_and_free_tier() -> None:
 
 
 def test_table_and_json_output(capsys: pytest.CaptureFixture[str]) -> None:
-    args = parser().parse_args(["cost", "--symbols", "20", "--ticks-per-second", "100", "--bar-seconds", "60"])
+    args = parser().parse_args(
+        ["cost", "--symbols", "20", "--ticks-per-second", "100", "--bar-seconds", "60"]
+    )
     assert args.func(args) == 0
     table = capsys.readouterr().out
     assert "20 symbols, 100 ticks/s, 60 s bars, us-central1" in table
@@ -117,8 +126,12 @@ def test_table_and_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     args = parser().parse_args(["cost", "--symbols", "20", "--ticks-per-second", "100", "--json"])
     assert args.func(args) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["batched"]["total_usd"] == pytest.approx(sum(x["usd"] for x in data["batched"]["lines"]))
-    assert data["batching_saves_usd"] == pytest.approx(data["per_tick"]["total_usd"] - data["batched"]["total_usd"])
+    assert data["batched"]["total_usd"] == pytest.approx(
+        sum(x["usd"] for x in data["batched"]["lines"])
+    )
+    assert data["batching_saves_usd"] == pytest.approx(
+        data["per_tick"]["total_usd"] - data["batched"]["total_usd"]
+    )
     assert data["prices_as_of"] == json.loads(PRICES.read_text())["as_of"]
 
 
@@ -135,7 +148,9 @@ def test_table_and_json_output(capsys: pytest.CaptureFixture[str]) -> None:
         ["--symbols", "2"],
     ],
 )
-def test_bad_arguments_exit_non_zero_with_one_error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_exit_non_zero_with_one_error_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         parser().parse_args(["cost", *argv])
     assert exc.value.code == 2

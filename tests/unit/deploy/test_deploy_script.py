@@ -15,7 +15,13 @@ SCRIPT = ROOT / "scripts" / "deploy.sh"
 def deploy(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "TICKCAST_STATE_BUCKET"} | env
     return subprocess.run(
-        ["bash", str(SCRIPT), *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False
+        ["bash", str(SCRIPT), *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -37,7 +37,7 @@ def test_the_script_fails_on_bad_formatting_and_on_a_checkov_finding(tmp_path: P
     shutil.copytree(ROOT / "infra" / "terraform", tf, ignore=shutil.ignore_patterns(".terraform*"))
     (tf / "bad.tf").write_text(
         'resource "google_storage_bucket_iam_member" "oops" {\n'
-        '  bucket = google_storage_bucket.artifacts.name\n'
+        "  bucket = google_storage_bucket.artifacts.name\n"
         '  role = "roles/storage.objectViewer"\n'
         '  member    = "allUsers"\n'
         "}\n"

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tfparse import ROOT, TF, Module, all_modules, block, comments, load_tfvars
 
-from conftest import ROOT, TF, Module, all_modules, block, comments, load_tfvars
 from tickcast.config import TOPICS, Settings
 
 PUBLIC = ("allUsers", "allAuthenticatedUsers")
@@ -94,7 +94,10 @@ def test_function_sources_are_content_hashed_zips_of_build(root: Module) -> None
     obj = root.resources["google_storage_bucket_object.function_source"]
     assert re.search(r"output_(md5|sha|sha256|base64sha256)", obj["name"]), obj["name"]
     assert obj["source"] == "${data.archive_file.function[each.key].output_path}"
-    assert root.modules["functions"]["source_object"] == "${google_storage_bucket_object.function_source[each.key].name}"
+    assert (
+        root.modules["functions"]["source_object"]
+        == "${google_storage_bucket_object.function_source[each.key].name}"
+    )
     assert "null_resource" not in root.text()
 
 
@@ -111,7 +114,11 @@ def test_topic_names_match_the_python_defaults(root: Module, pubsub_topics: Modu
     topic = pubsub_topics.resources["google_pubsub_topic.this"]
     assert topic["name"] == "${var.prefix}${each.key}"
     for name in TOPICS:
-        rendered = topic["name"].replace("${var.prefix}", settings.topic_prefix).replace("${each.key}", name)
+        rendered = (
+            topic["name"]
+            .replace("${var.prefix}", settings.topic_prefix)
+            .replace("${each.key}", name)
+        )
         assert rendered == settings.topic(name)
     # The code is told the same prefix, so both sides always agree.
     assert root.locals["common_env"]["TICKCAST_TOPIC_PREFIX"] == "${var.topic_prefix}"
@@ -125,11 +132,14 @@ def test_topics_keep_messages(root: Module, pubsub_topics: Module) -> None:
     assert all(t["retention"] for t in root.locals["topics"].values())
 
 
-def test_push_subscriptions_target_their_function_with_oidc(root: Module, event_function: Module) -> None:
+def test_push_subscriptions_target_their_function_with_oidc(
+    root: Module, event_function: Module
+) -> None:
     functions = root.locals["functions"]
-    assert {name: {t: s["ordered"] for t, s in spec["subscriptions"].items()} for name, spec in functions.items()} == (
-        EXPECTED_SUBSCRIPTIONS
-    )
+    assert {
+        name: {t: s["ordered"] for t, s in spec["subscriptions"].items()}
+        for name, spec in functions.items()
+    } == (EXPECTED_SUBSCRIPTIONS)
     for spec in functions.values():
         assert set(spec["subscriptions"]) <= set(root.locals["topics"]) - {"deadletter"}
 
@@ -143,8 +153,13 @@ def test_push_subscriptions_target_their_function_with_oidc(root: Module, event_
     oidc = block(push["oidc_token"])
     assert oidc["service_account_email"] == "${var.invoker_service_account_email}"
     assert oidc["audience"] == push["push_endpoint"]
-    assert root.modules["functions"]["invoker_service_account_email"] == "${google_service_account.push_invoker.email}"
-    assert root.modules["functions"]["subscriptions"].startswith("${{for topic, sub in each.value.subscriptions")
+    assert (
+        root.modules["functions"]["invoker_service_account_email"]
+        == "${google_service_account.push_invoker.email}"
+    )
+    assert root.modules["functions"]["subscriptions"].startswith(
+        "${{for topic, sub in each.value.subscriptions"
+    )
 
     retry = block(sub["retry_policy"])
     assert retry["minimum_backoff"] == "${var.retry_minimum_backoff}"
@@ -181,7 +196,9 @@ def test_pubsub_service_agent_can_dead_letter(root: Module, event_function: Modu
 # -- identities and exposure ---------------------------------------------------
 
 
-def test_each_function_has_its_own_account_with_exactly_its_roles(root: Module, event_function: Module) -> None:
+def test_each_function_has_its_own_account_with_exactly_its_roles(
+    root: Module, event_function: Module
+) -> None:
     functions = root.locals["functions"]
     assert {name: effective_roles(spec) for name, spec in functions.items()} == EXPECTED_ROLES
 
@@ -191,21 +208,24 @@ def test_each_function_has_its_own_account_with_exactly_its_roles(root: Module, 
     assert root.modules["functions"]["name"] == "${var.name_prefix}-${each.key}"
     sa = "serviceAccount:${google_service_account.this.email}"
     grants = {k: v for k, v in event_function.resources.items() if "_iam_" in k.split(".")[0]}
-    assert grants == {
-        "google_project_iam_member.this": grants["google_project_iam_member.this"],
-        "google_pubsub_topic_iam_member.publisher": grants["google_pubsub_topic_iam_member.publisher"],
-        "google_secret_manager_secret_iam_member.accessor": grants["google_secret_manager_secret_iam_member.accessor"],
-        "google_storage_bucket_iam_member.object_reader": grants["google_storage_bucket_iam_member.object_reader"],
-        "google_cloud_run_v2_service_iam_member.invoker": grants["google_cloud_run_v2_service_iam_member.invoker"],
-        "google_pubsub_subscription_iam_member.dead_letter_subscriber": grants[
-            "google_pubsub_subscription_iam_member.dead_letter_subscriber"
-        ],
+    assert set(grants) == {
+        "google_project_iam_member.this",
+        "google_pubsub_topic_iam_member.publisher",
+        "google_secret_manager_secret_iam_member.accessor",
+        "google_storage_bucket_iam_member.object_reader",
+        "google_cloud_run_v2_service_iam_member.invoker",
+        "google_pubsub_subscription_iam_member.dead_letter_subscriber",
     }
     assert grants["google_project_iam_member.this"]["for_each"] == "${var.project_roles}"
     assert grants["google_project_iam_member.this"]["role"] == "${each.value}"
-    assert grants["google_pubsub_topic_iam_member.publisher"]["for_each"] == "${var.publish_topic_ids}"
+    assert (
+        grants["google_pubsub_topic_iam_member.publisher"]["for_each"] == "${var.publish_topic_ids}"
+    )
     assert grants["google_pubsub_topic_iam_member.publisher"]["role"] == "roles/pubsub.publisher"
-    assert grants["google_secret_manager_secret_iam_member.accessor"]["role"] == "roles/secretmanager.secretAccessor"
+    assert (
+        grants["google_secret_manager_secret_iam_member.accessor"]["role"]
+        == "roles/secretmanager.secretAccessor"
+    )
     reader = grants["google_storage_bucket_iam_member.object_reader"]
     assert reader["role"] == "roles/storage.objectViewer"
     assert "startsWith" in block(reader["condition"])["expression"]
@@ -261,7 +281,11 @@ def test_nothing_is_public_except_the_documented_bridge_binding() -> None:
 
 
 def test_bridge_reads_firestore_and_its_secret_only(root: Module) -> None:
-    grants = {k: v for k, v in root.resources.items() if "google_service_account.bridge" in str(v.get("member", ""))}
+    grants = {
+        k: v
+        for k, v in root.resources.items()
+        if "google_service_account.bridge" in str(v.get("member", ""))
+    }
     assert {(v["role"], k.split(".")[0]) for k, v in grants.items()} == {
         ("roles/datastore.viewer", "google_project_iam_member"),
         ("roles/secretmanager.secretAccessor", "google_secret_manager_secret_iam_member"),
@@ -371,7 +395,9 @@ def test_providers_are_bounded(path: Path) -> None:
             providers.update({k: v for k, v in rp.items() if not k.startswith("__")})
     assert "google" in providers
     for name, spec in providers.items():
-        assert re.search(r">=\s*[\d.]+\s*,\s*<\s*[\d.]+", spec["version"]), f"{name}: {spec['version']}"
+        assert re.search(r">=\s*[\d.]+\s*,\s*<\s*[\d.]+", spec["version"]), (
+            f"{name}: {spec['version']}"
+        )
 
 
 def test_backend_is_partial_gcs(root: Module) -> None:

@@ -142,7 +142,10 @@ def test_rest_trades_share_ids_with_the_stream(wide: Parse, vendor: Vendor) -> N
 
 
 def test_rest_quotes(wide: Parse) -> None:
-    page = {"quotes": [{"t": "2021-02-06T13:04:56.334320128Z", "bp": 1.0, "ap": 1.2}], "symbol": "X"}
+    page = {
+        "quotes": [{"t": "2021-02-06T13:04:56.334320128Z", "bp": 1.0, "ap": 1.2}],
+        "symbol": "X",
+    }
     [(sym, t)] = wide(orjson.dumps(page)).ticks
     assert (sym, t.kind, t.bid, t.ask) == ("X", "quote", 1.0, 1.2)
 

@@ -39,7 +39,9 @@ def test_ticks_message(wide: Parse, vendor: Vendor) -> None:
 def test_bad_ticks_in_a_message_are_rejected_one_by_one(wide: Parse, vendor: Vendor) -> None:
     msg = orjson.loads(vendor("tickcast/ticks_message.json"))
     msg["ticks"].append({"ts": 1614009105335689322, "price": 1.0, "colour": "red"})
-    msg["ticks"].append({"ts": 1614009105335689322, "price": 2.0, "kind": "quote", "bid": 3.0, "ask": 2.0})
+    msg["ticks"].append(
+        {"ts": 1614009105335689322, "price": 2.0, "kind": "quote", "bid": 3.0, "ask": 2.0}
+    )
     out = wide(orjson.dumps(msg))
     assert len(out.ticks) == 2
     assert [r.reason for r in out.rejected] == ["invalid_message", "crossed_quote"]

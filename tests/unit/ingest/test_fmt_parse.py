@@ -23,7 +23,15 @@ Parse = Callable[..., Parsed]
 Vendor = Callable[[str], bytes]
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "vendor"
-TRADE = {"T": "t", "S": "AAPL", "i": 1, "x": "V", "p": 10.0, "s": 5, "t": "2024-03-01T15:00:00.000000001Z"}
+TRADE = {
+    "T": "t",
+    "S": "AAPL",
+    "i": 1,
+    "x": "V",
+    "p": 10.0,
+    "s": 5,
+    "t": "2024-03-01T15:00:00.000000001Z",
+}
 TRADE_NS = 1_709_305_200_000_000_001
 
 
@@ -125,7 +133,16 @@ def test_mixed_batch_valid_elements_survive(wide: Parse) -> None:
         "invalid_timestamp": TRADE | {"i": 13, "t": "yesterday"},
         "invalid_message": TRADE | {"i": 14, "p": "10.0"},
         "crossed_quote": {"T": "q", "S": "AAPL", "bp": 2.0, "ap": 1.0, "t": TRADE["t"]},
-        "invalid_bar": {"T": "b", "S": "AAPL", "o": 5, "h": 4, "l": 3, "c": 4, "v": 1, "t": TRADE["t"]},
+        "invalid_bar": {
+            "T": "b",
+            "S": "AAPL",
+            "o": 5,
+            "h": 4,
+            "l": 3,
+            "c": 4,
+            "v": 1,
+            "t": TRADE["t"],
+        },
         "format_mismatch": {"ev": "T", "sym": "AAPL", "p": 1, "t": 1},
         "vendor_error": {"T": "error", "code": 402, "msg": "auth failed"},
         "unsupported_message": {"T": "l", "S": "AAPL", "u": 1, "d": 2, "t": TRADE["t"]},
@@ -217,12 +234,28 @@ LEAVES = (
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats()
-    | st.sampled_from(["t", "q", "b", "T", "Q", "AM", "AAPL", "BTC/USD", "2024-03-01T15:00:00Z", "pricing", "Cg=="])
+    | st.sampled_from(
+        [
+            "t",
+            "q",
+            "b",
+            "T",
+            "Q",
+            "AM",
+            "AAPL",
+            "BTC/USD",
+            "2024-03-01T15:00:00Z",
+            "pricing",
+            "Cg==",
+        ]
+    )
     | st.text(max_size=8)
 )
 JSONISH = st.recursive(
     LEAVES,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)
+    ),
     max_leaves=20,
 )
 
@@ -252,8 +285,60 @@ GOLDEN = sorted(p for p in DATA.rglob("*") if p.is_file() and p.suffix != ".md")
     byte=st.integers(min_value=0, max_value=255),
     fmt=FORMATS,
 )
-def test_mutated_golden_messages(path: Path, cut: int, flip: int, byte: int, fmt: str | None) -> None:
+def test_mutated_golden_messages(
+    path: Path, cut: int, flip: int, byte: int, fmt: str | None
+) -> None:
     body = bytearray(path.read_bytes())
     if body:
         body[flip % len(body)] = byte
     _never_raises_but_permanent(bytes(body[: len(body) - cut % (len(body) + 1)]), fmt)
+
+
+NUMBER = st.floats() | st.integers(min_value=-(2**64), max_value=2**64)
+SHAPES = [
+    lambda n: {"T": "t", "S": "A", "i": 1, "p": n[0], "s": n[1], "t": TRADE["t"]},
+    lambda n: {"T": "q", "S": "A", "bp": n[0], "ap": n[1], "bs": n[2], "as": n[3], "t": TRADE["t"]},
+    lambda n: {
+        "T": "b",
+        "S": "A",
+        "o": n[0],
+        "h": n[1],
+        "l": n[2],
+        "c": n[3],
+        "v": n[4],
+        "t": TRADE["t"],
+    },
+    lambda n: {"ev": "T", "sym": "A", "p": n[0], "s": n[1], "t": TRADE_NS // 10**6},
+    lambda n: {"ev": "Q", "sym": "A", "bp": n[0], "ap": n[1], "t": TRADE_NS // 10**6},
+    lambda n: {
+        "ev": "A",
+        "sym": "A",
+        "o": n[0],
+        "h": n[1],
+        "l": n[2],
+        "c": n[3],
+        "v": n[4],
+        "s": 1,
+    },
+    lambda n: {
+        "symbol": "A",
+        "ts": TRADE_NS,
+        "price": n[0],
+        "bid": n[1],
+        "ask": n[2],
+        "vwap": n[3],
+    },
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(shape=st.sampled_from(SHAPES), numbers=st.lists(NUMBER, min_size=5, max_size=5))
+def test_every_well_shaped_element_is_a_tick_or_a_reject(
+    shape: Callable[[list[object]], dict[str, object]], numbers: list[object]
+) -> None:
+    out = parse(
+        to_json([shape(numbers)]), None, now_ns=TRADE_NS, max_past_ns=10**20, max_future_ns=10**20
+    )
+    assert len(out.ticks) + len(out.rejected) == 1
+    for _, tick in out.ticks:
+        assert tick.price > 0

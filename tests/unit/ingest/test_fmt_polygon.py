@@ -32,7 +32,9 @@ def test_trade(wide: Parse, vendor: Vendor) -> None:
 
 def test_trade_reporting_facility_is_part_of_the_id(wide: Parse, vendor: Vendor) -> None:
     msg = orjson.loads(vendor("polygon/ws_trade.json")) | {"trfi": 202, "trft": 1536036818785}
-    assert wide(orjson.dumps(msg)).ticks[0][1].id == "polygon:t:MSFT:4:12345:202@1536036818784000000"
+    assert (
+        wide(orjson.dumps(msg)).ticks[0][1].id == "polygon:t:MSFT:4:12345:202@1536036818784000000"
+    )
 
 
 def test_quote(wide: Parse, vendor: Vendor) -> None:
@@ -67,7 +69,9 @@ def test_aggregates(wide: Parse, vendor: Vendor, name: str, sym: str, bar_s: int
 
 
 def test_batch_frame_with_status(wide: Parse, vendor: Vendor) -> None:
-    frame = [orjson.loads(vendor(f"polygon/{n}.json")) for n in ("ws_trade", "ws_quote", "ws_minute_agg")]
+    frame = [
+        orjson.loads(vendor(f"polygon/{n}.json")) for n in ("ws_trade", "ws_quote", "ws_minute_agg")
+    ]
     out = wide(orjson.dumps([*orjson.loads(vendor("polygon/ws_status.json")), *frame]))
     assert out.skipped == 1
     assert [t.kind for _, t in out.ticks] == ["trade", "quote", "bar"]

@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tickcast.errors import PermanentError
-from tickcast.ingest.formats import Parsed
+from tickcast.ingest.formats import REASONS, Parsed, parse
 from tickcast.ingest.formats.yahoo import _f32
 from tickcast.ingest.formats.yahoo_pricing_pb2 import PricingData
 
@@ -126,3 +128,33 @@ def test_float32_rounding() -> None:
     assert _f32(94745.078125) == 94745.08
     assert _f32(0.0) == 0.0
     assert _f32(float("inf")) == float("inf")
+
+
+I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    raw=st.binary(max_size=80),
+    price=st.floats(width=32),
+    time=I64,
+    last=I64,
+    day=I64,
+    bid=st.floats(width=32),
+    ask=st.floats(width=32),
+)
+def test_arbitrary_frames(
+    raw: bytes, price: float, time: int, last: int, day: int, bid: float, ask: float
+) -> None:
+    fields = {"id": "AAPL", "price": price, "time": time, "last_size": last, "day_volume": day}
+    for body in (base64.b64encode(raw), frame(**fields, bid=bid, ask=ask)):
+        try:
+            out = parse(
+                body, "yahoo", now_ns=BTC_MS * 10**6, max_past_ns=10**20, max_future_ns=10**20
+            )
+        except PermanentError as exc:
+            assert exc.reason in REASONS
+            continue
+        assert len(out.ticks) + len(out.rejected) + out.skipped >= 1
+        for _, t in out.ticks:
+            assert t.size >= 0 and (t.bid is None or t.bid <= (t.ask or 0))

@@ -51,6 +51,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from pydantic import ValidationError
+
 from tickcast.errors import PermanentError
 from tickcast.ingest.formats import alpaca, native, polygon, yahoo
 from tickcast.ingest.formats._common import REASONS, Context, Parsed, Rejected
@@ -95,4 +97,9 @@ def parse(
             f"format attribute says {declared!r} but the body looks like {detected!r}",
         )
     ctx = {"lo": now_ns - max_past_ns, "hi": now_ns + max_future_ns}
-    return FORMATS[declared](body, ctx)
+    try:
+        return FORMATS[declared](body, ctx)
+    except ValidationError as exc:
+        # Elements are validated before a Tick is built, so this means the checks above
+        # missed a case. It is still bad input: dead-letter it rather than retry forever.
+        raise PermanentError("invalid_message", f"could not build a tick: {exc}") from None

@@ -10,6 +10,7 @@ and only when something in it is bad falls back to finding which elements.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,9 +35,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError, from_json, to_json
 from tickcast.errors import PermanentError
 from tickcast.schema import SYMBOL_RE, Tick
 
-Context: TypeAlias = dict[
-    str, int
-]  # {"lo": earliest ns, "hi": latest ns}; pydantic's validation context
+# pydantic's validation context: the accepted event-time window, {"lo": ns, "hi": ns}.
+Context: TypeAlias = dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,8 @@ class Parsed:
     format: str
     ticks: list[tuple[str, Tick]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-    skipped: int = (
-        0  # control messages (connected, subscribed, heartbeat): neither ticks nor errors
-    )
+    # Control messages (connected, subscribed, heartbeat): neither ticks nor errors.
+    skipped: int = 0
 
 
 # --- field types -------------------------------------------------------------------------
@@ -186,6 +185,12 @@ def bar_error(o: float, h: float, low: float, c: float) -> None:
         )
 
 
+def mid(bid: float, ask: float) -> float:
+    """The quote's price. Halve first when the sum would overflow to inf."""
+    m = (bid + ask) / 2
+    return m if m != math.inf else bid / 2 + ask / 2
+
+
 def crossed_error(bid: float, ask: float) -> None:
     if bid > ask:
         raise PydanticCustomError(
@@ -254,7 +259,8 @@ REASONS: Final = frozenset(
         "future_timestamp",
     }
 )
-# Constraint errors that mean "the number is out of range": the field says which reason.
+# Errors that mean "this number is out of range": the field says which reason. value_error
+# is schema.Tick's own finiteness check (the tickcast format validates into Tick).
 _RANGE_ERRORS: Final = frozenset(
     {
         "greater_than",

@@ -57,6 +57,7 @@ from tickcast.ingest.formats._common import (
     bar_seconds,
     content_id,
     crossed_error,
+    mid,
     parse_json,
     refuse,
     rejected,
@@ -258,7 +259,7 @@ def _trade(sym: str, m: _TradeFields) -> Tick:
 def _quote(sym: str, m: _QuoteFields) -> Tick:
     return Tick(
         ts=m.t,
-        price=(m.bp + m.ap) / 2,
+        price=mid(m.bp, m.ap),
         size=0.0,
         kind="quote",
         source="alpaca",

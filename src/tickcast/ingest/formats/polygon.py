@@ -53,6 +53,7 @@ from tickcast.ingest.formats._common import (
     bar_seconds,
     content_id,
     crossed_error,
+    mid,
     parse_json,
     refuse,
     rejected,
@@ -248,7 +249,7 @@ def _quote(m: Quote) -> Tick:
         key = content_id(f"polygon:q:{m.sym}", m.t, m.bp, m.bs, m.ap, m.as_, m.bx, m.ax, m.c)
     return Tick(
         ts=m.t,
-        price=(m.bp + m.ap) / 2,
+        price=mid(m.bp, m.ap),
         size=0.0,
         kind="quote",
         source="polygon",
