@@ -19,11 +19,38 @@ pytestmark = pytest.mark.emulator
 
 
 def doc(symbol: str, seq: int) -> dict[str, Any]:
-    bar = {"t": seq - 1000, "o": 1.0, "h": 1.0, "l": 1.0, "c": 1.0 + seq % 7, "v": 1.0, "vwap": 1.0, "n": 1}
-    pred = {"model_id": "baseline", "model_version": "1", "horizon_bars": 1, "p_up": 0.6, "direction": "up",
-            "confidence": 0.6, "expected_return": 0.001, "factors": []}
-    return {"symbol": symbol, "interval_s": 1, "seq": seq, "bar": bar, "features": {}, "ready": True,
-            "reason": None, "prediction": pred, "updated_at": seq, "trace": {"event": time.time_ns()}}
+    bar = {
+        "t": seq - 1000,
+        "o": 1.0,
+        "h": 1.0,
+        "l": 1.0,
+        "c": 1.0 + seq % 7,
+        "v": 1.0,
+        "vwap": 1.0,
+        "n": 1,
+    }
+    pred = {
+        "model_id": "baseline",
+        "model_version": "1",
+        "horizon_bars": 1,
+        "p_up": 0.6,
+        "direction": "up",
+        "confidence": 0.6,
+        "expected_return": 0.001,
+        "factors": [],
+    }
+    return {
+        "symbol": symbol,
+        "interval_s": 1,
+        "seq": seq,
+        "bar": bar,
+        "features": {},
+        "ready": True,
+        "reason": None,
+        "prediction": pred,
+        "updated_at": seq,
+        "trace": {"event": time.time_ns()},
+    }
 
 
 def settings(backends: Any, **over: str) -> Settings:
@@ -48,8 +75,19 @@ def test_resume_replays_history_in_order_then_goes_live(backends, symbol: str) -
         assert client.get("/readyz").status_code == 200
         with client.websocket_connect("/ws") as ws:
             assert ws.receive_json()["type"] == "welcome"
-            ws.send_json({"type": "subscribe", "channel": "predictions", "symbol": symbol, "since": {symbol: 2000}})
-            assert ws.receive_json() == {"type": "subscribed", "channel": "predictions", "symbols": [symbol]}
+            ws.send_json(
+                {
+                    "type": "subscribe",
+                    "channel": "predictions",
+                    "symbol": symbol,
+                    "since": {symbol: 2000},
+                }
+            )
+            assert ws.receive_json() == {
+                "type": "subscribed",
+                "channel": "predictions",
+                "symbols": [symbol],
+            }
             replayed = [ws.receive_json() for _ in range(3)]
             assert [m["seq"] for m in replayed] == [3000, 4000, 5000]
             assert all(m["type"] == "prediction" and m["replay"] for m in replayed)
@@ -69,28 +107,42 @@ def test_subscribe_gets_a_snapshot_and_request_prediction_answers(backends, symb
             ws.send_json({"type": "subscribe", "channel": "predictions", "symbol": symbol})
             assert ws.receive_json()["type"] == "subscribed"
             snap = ws.receive_json()
-            assert (snap["type"], snap["seq"], snap["data"]["prediction"]["direction"]) == ("snapshot", 7000, "up")
-            ws.send_json({"type": "request_prediction", "symbol": symbol,
-                          "options": {"horizon": "1d", "confidence": 0.95, "model": "ensemble"}})
+            assert (snap["type"], snap["seq"], snap["data"]["prediction"]["direction"]) == (
+                "snapshot",
+                7000,
+                "up",
+            )
+            ws.send_json(
+                {
+                    "type": "request_prediction",
+                    "symbol": symbol,
+                    "options": {"horizon": "1d", "confidence": 0.95, "model": "ensemble"},
+                }
+            )
             ans = ws.receive_json()
             assert ans["type"] == "prediction_response" and ans["seq"] == 7000
             assert ans["meets_confidence"] is False and ans["server_latency_us"] >= 0
-            assert any("ensemble" in n for n in ans["notes"]) and any("1d" in n for n in ans["notes"])
+            assert any("ensemble" in n for n in ans["notes"]) and any(
+                "1d" in n for n in ans["notes"]
+            )
 
 
 def test_bad_client_messages_get_error_frames_and_the_connection_survives(backends) -> None:
-    with TestClient(create_app(settings(backends, TICKCAST_WS_MAX_FRAME_BYTES="200"))) as client:
-        with client.websocket_connect("/ws") as ws:
-            ws.receive_json()
-            for raw, code in (("{oops", "invalid_json"), ('{"type":"dance"}', "unknown_type"),
-                              ('{"type":"subscribe","symbol":"no way"}', "invalid_message"),
-                              ('{"type":"ping","id":"' + "x" * 300 + '"}', "frame_too_large"),
-                              ('{"type":"request_prediction","symbol":"NODATA"}', "not_found")):
-                ws.send_text(raw)
-                frame = ws.receive_json()
-                assert (frame["type"], frame["code"]) == ("error", code) and frame["message"]
-            ws.send_json({"type": "ping", "id": 7})
-            assert ws.receive_json()["type"] == "pong"
+    app = create_app(settings(backends, TICKCAST_WS_MAX_FRAME_BYTES="200"))
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        for raw, code in (
+            ("{oops", "invalid_json"),
+            ('{"type":"dance"}', "unknown_type"),
+            ('{"type":"subscribe","symbol":"no way"}', "invalid_message"),
+            ('{"type":"ping","id":"' + "x" * 300 + '"}', "frame_too_large"),
+            ('{"type":"request_prediction","symbol":"NODATA"}', "not_found"),
+        ):
+            ws.send_text(raw)
+            frame = ws.receive_json()
+            assert (frame["type"], frame["code"]) == ("error", code) and frame["message"]
+        ws.send_json({"type": "ping", "id": 7})
+        assert ws.receive_json()["type"] == "pong"
 
 
 def test_without_the_local_flag_clients_are_refused(backends) -> None:

@@ -23,16 +23,29 @@ T0 = 1_700_000_000_000_000_000 - 1_700_000_000_000_000_000 % 3_600_000_000_000
 def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
     s = Settings.from_env({**backends.env, "TICKCAST_BAR_SECONDS": "3600"})
     batches = [
-        [Tick(ts=T0 + (w * 100 + b) * 1_000_000 + k, price=100 + k + b % 5, size=1 + k, id=f"{w}-{b}-{k}") for k in range(3)]
+        [
+            Tick(
+                ts=T0 + (w * 100 + b) * 1_000_000 + k,
+                price=100 + k + b % 5,
+                size=1 + k,
+                id=f"{w}-{b}-{k}",
+            )
+            for k in range(3)
+        ]
         for w in range(4)
         for b in range(25)
     ]
 
     def worker(mine: list[list[Tick]]) -> None:
-        store = StateStore(redis.Redis(port=backends.redis_port), ttl_s=600)  # its own instance cache
+        store = StateStore(
+            redis.Redis(port=backends.redis_port), ttl_s=600
+        )  # its own instance cache
 
         for ticks in mine:
-            def step(raw: dict[str, Any] | None, ticks: list[Tick] = ticks) -> tuple[dict[str, Any], None]:
+
+            def step(
+                raw: dict[str, Any] | None, ticks: list[Tick] = ticks
+            ) -> tuple[dict[str, Any], None]:
                 rec = Record(s, raw)
                 rec.bars.add(ticks)
                 return rec.dump(), None

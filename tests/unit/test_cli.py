@@ -17,7 +17,9 @@ from tickcast.cli import main
         (["frobnicate"], "invalid choice"),
     ],
 )
-def test_bad_arguments_fail_with_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_fail_with_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         raise SystemExit(main(argv))
     assert exc.value.code not in (0, None)

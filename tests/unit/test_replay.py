@@ -23,17 +23,24 @@ def test_a_row_becomes_four_trades_inside_its_bar_that_rebuild_it(row: OHLCV) ->
     assert prices[0] == row.open and prices[-1] == row.close
     assert max(prices) == row.high and min(prices) == row.low
     assert sum(t["s"] for t in trades) == row.volume  # type: ignore[misc]
-    stamps = [datetime.fromisoformat(str(t["t"]).replace("Z", "+00:00")).timestamp() for t in trades]
+    stamps = [
+        datetime.fromisoformat(str(t["t"]).replace("Z", "+00:00")).timestamp() for t in trades
+    ]
     assert all(1000 <= x < 1001 for x in stamps) and stamps == sorted(stamps)
     assert len({t["i"] for t in trades}) == 4
 
 
 def test_replayed_bars_are_valid_alpaca_input() -> None:
-    series = [Series("SPX", [OHLCV(10, 12, 9, 11, 400)] * 3), Series("COMP", [OHLCV(5, 6, 4, 5.5, 10)] * 2)]
+    series = [
+        Series("SPX", [OHLCV(10, 12, 9, 11, 400)] * 3),
+        Series("COMP", [OHLCV(5, 6, 4, 5.5, 10)] * 2),
+    ]
     msgs = list(bar_messages(series, 1.0, backfill=3))
     assert len(msgs) == 3
     now = msgs[0][0]
-    parsed = formats.parse(msgs[0][1], "alpaca", now_ns=int(now * S), max_past_ns=3600 * S, max_future_ns=60 * S)
+    parsed = formats.parse(
+        msgs[0][1], "alpaca", now_ns=int(now * S), max_past_ns=3600 * S, max_future_ns=60 * S
+    )
     assert parsed.rejected == [] and {s for s, _ in parsed.ticks} == {"SPX", "COMP"}
     assert len(orjson.loads(msgs[2][1])) == 4  # COMP has run out of rows
 
@@ -51,5 +58,5 @@ def test_csv_with_and_without_a_symbol_column(tmp_path: Path) -> None:
         read_csv(g, None)
     h = tmp_path / "c.csv"
     h.write_text("symbol,open,high,low,close,volume\nX,1,2,zero,1.5,3\n")
-    with pytest.raises(ValueError, match="c.csv:2"):
+    with pytest.raises(ValueError, match=r"c\.csv:2"):
         read_csv(h, None)

@@ -132,6 +132,7 @@ class _Noop:
 
 def _cases() -> list[Case]:
     import talib
+    from talib._ta_lib import MA_Type
     from talipp import indicators as tp
 
     return [
@@ -145,7 +146,7 @@ def _cases() -> list[Case]:
              lambda a: talib.MACD(a["close"], 12, 26, 9)),
         Case("BollingerBands(20,2)", lambda: BollingerBands(20, 2.0), _feed_values,
              lambda: tp.BB(20, 2.0), _talipp_values,
-             lambda a: talib.BBANDS(a["close"], 20, 2.0, 2.0, 0)),
+             lambda a: talib.BBANDS(a["close"], 20, 2.0, 2.0, MA_Type.SMA)),
         Case("ATR(14)", lambda: ATR(14), _feed_bars, lambda: tp.ATR(14), _talipp_ohlcv,
              lambda a: talib.ATR(a["high"], a["low"], a["close"], 14)),
         Case("VWAP (talipp: OHLCV)", VWAP, _feed_trades, tp.VWAP, _talipp_ohlcv, None),
@@ -168,22 +169,13 @@ def _series(points: int, seed: int) -> Series:
     low = np.minimum(opened, close) * (1.0 - spread[1])
     volume = np.floor(rng.lognormal(8.0, 1.0, points))
     close_list = close.tolist()
+    columns = (opened.tolist(), high.tolist(), low.tolist(), close_list, volume.tolist())
     bars = list(zip(high.tolist(), low.tolist(), close_list, strict=True))
     return Series(
         close=close_list,
         bars=bars,
         trades=list(zip(close_list, volume.tolist(), strict=True)),
-        ohlcv=[
-            OHLCV(o, h, lo, c, v)
-            for o, h, lo, c, v in zip(
-                opened.tolist(),
-                high.tolist(),
-                low.tolist(),
-                close_list,
-                volume.tolist(),
-                strict=True,
-            )
-        ],  # fmt: skip
+        ohlcv=[OHLCV(*bar) for bar in zip(*columns, strict=True)],
         arrays={"close": close, "high": high, "low": low},
     )
 
@@ -247,7 +239,7 @@ def format_table(rows: Sequence[Row]) -> str:
     ]
     for row in rows:
         talipp = f"{row.talipp_ns:,.0f}" if row.talipp_ns is not None else "—"
-        speedup = f"{row.talipp_ns / row.tickcast_ns:.1f}×" if row.talipp_ns is not None else "—"
+        speedup = f"{row.talipp_ns / row.tickcast_ns:.1f}x" if row.talipp_ns is not None else "—"
         talib = f"{row.talib_ns:.1f}" if row.talib_ns is not None else "—"
         lines.append(
             f"| {row.name} | {row.tickcast_ns:,.0f} | {talipp} | {speedup} | {talib} "

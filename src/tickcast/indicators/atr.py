@@ -8,8 +8,10 @@ returns ``None``. Afterwards ``atr = (atr * (period - 1) + tr) / period``, in
 TA-Lib's order of operations. With ``period == 1`` this is the true range
 itself, which is also what TA-Lib returns.
 
-Bars are not checked for ``high >= low``: the feed validates bars, and TA-Lib
-computes through such bars too.
+The true range is computed as ``max(high, prev) - min(low, prev)``, which for
+``high >= low`` is bit-identical to TA-Lib's ``max(high - low, |high - prev|,
+|low - prev|)`` and cheaper; inverted bars (``high < low``), which TA-Lib also
+accepts, take TA-Lib's formula.
 """
 
 from __future__ import annotations
@@ -36,21 +38,21 @@ class ATR(Indicator):
     period: int
     _n: float
     _n1: float
-    _close: float | None
     _count: int
+    _close: float
     _sum: float
     _atr: float
 
     def __init__(self, period: int = 14) -> None:
         self.period = check_period("period", period)
-        # Float copies: float * int skips CPython's fast float path.
+        # Float copies: float * int misses CPython's fast float path.
         self._n = float(period)
         self._n1 = float(period - 1)
         self.reset()
 
     def reset(self) -> None:
-        self._close = None
-        self._count = 0
+        self._count = 0  # bars seen, up to period + 1
+        self._close = 0.0
         self._sum = 0.0
         self._atr = 0.0
         self._ready = False
@@ -61,22 +63,22 @@ class ATR(Indicator):
             raise _bad_bar(high, low, close)
         prev = self._close
         self._close = close
-        if prev is None:
-            return None
-        tr = high - low
-        up = abs(high - prev)
-        if up > tr:
-            tr = up
-        down = abs(low - prev)
-        if down > tr:
-            tr = down
         if self._ready:
+            if low <= high:
+                tr = (high if high > prev else prev) - (low if low < prev else prev)
+            else:
+                tr = max(high - low, abs(high - prev), abs(low - prev))
             atr = (self._atr * self._n1 + tr) / self._n
             self._atr = atr
             return atr
-        self._sum += tr
+        return self._warm_up(high, low, prev)
+
+    def _warm_up(self, high: float, low: float, prev: float) -> float | None:
         self._count += 1
-        if self._count < self.period:
+        if self._count == 1:
+            return None
+        self._sum += max(high - low, abs(high - prev), abs(low - prev))
+        if self._count <= self.period:
             return None
         self._atr = self._sum / self.period
         self._ready = True
@@ -87,8 +89,8 @@ class ATR(Indicator):
 
     def _dump(self) -> dict[str, Any]:
         return {
-            "close": self._close,
             "count": self._count,
+            "close": self._close,
             "sum": self._sum,
             "atr": self._atr,
             "ready": self._ready,
@@ -97,13 +99,13 @@ class ATR(Indicator):
     @classmethod
     def _load(cls, record: StateReader) -> Self:
         new = cls(record.get_int("period", 1, MAX_PERIOD))
-        new._close = record.get_optional_float("close")
-        new._count = record.get_int("count", 0, new.period)
+        new._count = record.get_int("count", 0, new.period + 1)
+        new._close = record.get_float("close")
         new._sum = record.get_float("sum")
         new._atr = record.get_float("atr")
         new._ready = record.get_bool("ready")
-        if new._ready and new._close is None:
-            raise ValueError("atr state is ready but has no previous close")
+        if new._ready != (new._count == new.period + 1):
+            raise ValueError("atr state field 'ready' contradicts 'count'")
         return new
 
 

@@ -87,7 +87,7 @@ class BollingerBands(MomentsWindow):
         n = self.period
         middle = shift + s / n
         width = sqrt(c / n) * self.k if c > 0.0 else 0.0
-        return _new_value(BollingerValue, (middle + width, middle, middle - width))  # type: ignore[no-any-return]
+        return _new_value(BollingerValue, (middle + width, middle, middle - width))
 
     @property
     def stddev(self) -> float | None:

@@ -79,4 +79,6 @@ class EMA(Indicator):
         new._sum = record.get_float("sum")
         new._ema = record.get_float("ema")
         new._ready = record.get_bool("ready")
+        if new._ready != (new._count == new.period):
+            raise ValueError("ema state field 'ready' contradicts 'count'")
         return new

@@ -115,7 +115,7 @@ class MACD(Indicator):
             self._fast_ema = fast
             self._slow_ema = slow
             self._signal = signal
-            return _new_value(MACDValue, (macd, signal, macd - signal))  # type: ignore[no-any-return]
+            return _new_value(MACDValue, (macd, signal, macd - signal))
         return self._warm_up(value)
 
     def _warm_up(self, value: float) -> MACDValue | None:
@@ -173,4 +173,6 @@ class MACD(Indicator):
         new._slow_ema = record.get_float("slow_ema")
         new._signal = record.get_float("signal_ema")
         new._ready = record.get_bool("ready")
+        if new._ready != (new._count == new.slow + new.signal - 1):
+            raise ValueError("macd state field 'ready' contradicts 'count'")
         return new

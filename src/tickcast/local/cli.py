@@ -137,8 +137,9 @@ def stack_running(stack: LocalStack) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
+        for stale in (lock, stack.state_dir / "local.env"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def _interrupt_on_sigterm() -> None:

@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from functools import cache
 
-from google.api_core import exceptions as gexc
 import google.cloud.pubsub_v1 as pubsub_v1
+from google.api_core import exceptions as gexc
 
 from tickcast import log
 from tickcast.config import TOPICS, Settings, Topic

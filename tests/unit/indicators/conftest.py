@@ -90,10 +90,7 @@ def run(update: Callable[..., Any], inputs: Iterable[Any], *, star: bool = False
     Tuple outputs (MACD, Bollinger) become rows of a 2-D array.
     """
     nan = float("nan")
-    if star:
-        out = [update(*args) for args in inputs]
-    else:
-        out = [update(x) for x in inputs]
+    out = [update(*args) for args in inputs] if star else [update(x) for x in inputs]
     first = next((v for v in out if v is not None), None)
     if isinstance(first, tuple):
         width = len(first)

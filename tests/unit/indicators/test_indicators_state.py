@@ -221,8 +221,8 @@ def test_integral_floats_written_as_ints_still_restore() -> None:
     assert restored.update(5.0) == SMA.from_state(_warm_sma()).update(5.0)
 
 
-def test_ready_state_without_previous_value_is_rejected() -> None:
+def test_ready_state_contradicting_the_count_is_rejected() -> None:
     record = RSI(2).state()
     record["ready"] = True
-    with pytest.raises(ValueError, match="ready but has no previous value"):
+    with pytest.raises(ValueError, match="'ready' contradicts 'count'"):
         RSI.from_state(record)

@@ -93,3 +93,15 @@ def test_atr_none_exactly_until_talib_first_value(sp500: Any) -> None:
     assert first == 14
     assert all(v is None for v in outputs[:first])
     assert all(v is not None for v in outputs[first:])
+
+
+def test_atr_matches_talib_on_arbitrary_bars(helpers: Any) -> None:
+    """Unordered high/low (inverted bars) and gaps take TA-Lib's true-range formula too."""
+    rng = np.random.default_rng(8)
+    close = 100.0 + np.cumsum(rng.normal(0.0, 1.0, 3000))
+    high = close + rng.normal(0.5, 1.0, 3000)  # sometimes below low or close
+    low = close - rng.normal(0.5, 1.0, 3000)
+    assert (high < low).sum() > 100
+    bars = list(zip(high.tolist(), low.tolist(), close.tolist(), strict=True))
+    got = helpers.run(ATR(5).update, bars, star=True)
+    helpers.assert_matches(got, talib.ATR(high, low, close, 5), what="ATR")

@@ -69,7 +69,9 @@ def test_macd_differs_from_talipp_only_by_the_fast_seed(sp500: Any) -> None:
     theirs_line = np.array([v.macd for v in theirs[33:]])
     rel = np.abs(ours_line - theirs_line) / np.abs(theirs_line).clip(1e-12)
     assert rel[0] > 0.1  # different seeds ...
-    np.testing.assert_allclose(ours_line[300:], theirs_line[300:], rtol=1e-9, atol=1e-9)  # ... decay
+    np.testing.assert_allclose(
+        ours_line[300:], theirs_line[300:], rtol=1e-9, atol=1e-9
+    )  # ... decay
 
 
 def test_atr_differs_from_talipp_by_the_first_bar(sp500: Any) -> None:
