@@ -67,12 +67,12 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
         clients.reset()
 
 
-def _drop_push_subscriptions(project: str) -> None:
+def _drop_push_subscriptions(project: str, keep: str = "") -> None:
     from google.cloud import pubsub_v1
 
     sub = pubsub_v1.SubscriberClient()
     for s in sub.list_subscriptions(project=f"projects/{project}"):
-        if s.push_config.push_endpoint:
+        if s.push_config.push_endpoint and s.name != keep:
             sub.delete_subscription(subscription=s.name)
 
 

@@ -59,6 +59,27 @@ class Settings(BaseModel):
     max_future_s: Annotated[int, Field(gt=0)] = _env(
         "TICKCAST_MAX_FUTURE_S", 60, "Ticks further than this in the future are rejected."
     )
+    # --- ingest filters (all off by default; filtered ticks are counted, not dead-lettered) ---
+    symbol_allowlist: str = _env(
+        "TICKCAST_SYMBOL_ALLOWLIST", "", "Comma-separated symbols to keep (empty: all)."
+    )
+    symbol_denylist: str = _env(
+        "TICKCAST_SYMBOL_DENYLIST", "", "Comma-separated symbols to drop."
+    )
+    min_price: Annotated[float, Field(ge=0)] = _env(
+        "TICKCAST_MIN_PRICE", 0.0, "Drop ticks priced below this (0: off)."
+    )
+    max_price: Annotated[float, Field(ge=0)] = _env(
+        "TICKCAST_MAX_PRICE", 0.0, "Drop ticks priced above this (0: off)."
+    )
+    min_size: Annotated[float, Field(ge=0)] = _env(
+        "TICKCAST_MIN_SIZE", 0.0, "Drop trades smaller than this (quotes are not size-filtered; 0: off)."
+    )
+    session: str = _env(
+        "TICKCAST_SESSION",
+        "",
+        "Trading-session window, e.g. `09:30-16:00 America/New_York mon-fri` (empty: off).",
+    )
     publish_latency_ms: Annotated[float, Field(gt=0, le=100)] = _env(
         "TICKCAST_PUBLISH_LATENCY_MS",
         1.0,

@@ -47,14 +47,41 @@ def test_ingest_publishes_one_ticks_message_per_symbol_and_drops_a_redelivery(
     assert a.ticks[0].ts == 1709562600100123456  # nanoseconds survive
     assert a.trace["event"] == 1709562600600000000 and a.trace["ingest"] > 0
 
-    # The same push again (a redelivery): same batch ids, so features will drop it.
+    # The same push again (a redelivery after success): its ticks are not published twice.
     assert client.post("/", json=body).status_code == 200
-    again = {m.ordering_key: TicksMessage.model_validate_json(m.data) for m in ticks.pull(2)}
-    assert {k: v.batch for k, v in again.items()} == {k: v.batch for k, v in by_symbol.items()}
+    assert ticks.pull(1, timeout_s=2) == []
 
     # The same trades in a different message (a vendor resend): nothing is published.
     body["message"]["messageId"] = body["message"]["message_id"] = "other-message"
     assert client.post("/", json=body).status_code == 200
+    assert ticks.pull(1, timeout_s=2) == []
+
+
+def test_ingest_redelivery_after_a_failed_publish_still_publishes(backends, puller) -> None:
+    from tickcast.ingest.dedupe import Deduper
+    from tickcast.ingest.formats import parse
+
+    ticks = puller("tickcast-ticks")
+    body = golden("push_raw_alpaca_trades.json")
+    body["message"]["messageId"] = body["message"]["message_id"] = "crashed-once"
+    trades = orjson.loads(base64.b64decode(body["message"]["data"]))
+    for t in trades:
+        t["i"] += 10_000_000  # this test's own trades
+    raw = orjson.dumps(trades)
+    body["message"]["data"] = base64.b64encode(raw).decode()
+    # The first attempt claimed every tick, then died before publishing: no done mark.
+    parsed = parse(
+        raw, "alpaca", now_ns=1709562600 * 10**9, max_past_ns=10**18, max_future_ns=10**12
+    )
+    deduper = Deduper(clients.redis_client(settings().redis_url), 60)
+    assert deduper.claim([t.id for _, t in parsed.ticks], "crashed-once") == [True] * 3
+
+    client = app_for("ingest")
+    assert client.post("/", json=body).status_code == 200  # the redelivery
+    got = [TicksMessage.model_validate_json(m.data) for m in ticks.pull(2)]
+    assert sorted(m.symbol for m in got) == ["GOLDA", "GOLDB"]
+    assert sum(len(m.ticks) for m in got) == 3
+    assert client.post("/", json=body).status_code == 200  # once published, never again
     assert ticks.pull(1, timeout_s=2) == []
 
 

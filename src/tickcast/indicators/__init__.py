@@ -21,9 +21,13 @@ slow=26, signal=9)``, ``BollingerBands(period=20, k=2.0)``: ``update(value)``.
 
 ``update`` returns ``None`` until warmed up, then a ``float``; ``MACD`` returns
 ``MACDValue(macd, signal, histogram)`` and ``BollingerBands``
-``BollingerValue(upper, middle, lower)`` (typed NamedTuples). NaN or ±inf input
-raises ``ValueError``, as does a period below the minimum (1; 2 for
-``ZScore``/``RealizedVolatility``) or above 100000. Every indicator has
+``BollingerValue(upper, middle, lower)`` (typed NamedTuples);
+``BollingerBands.stddev`` gives the window's standard deviation without the
+cancellation in ``upper - middle``. NaN or ±inf input raises ``ValueError``
+and leaves the state untouched, as do non-positive prices for ``LogReturn`` /
+``RealizedVolatility`` and negative volume for ``VWAP``. A period below the
+minimum (1; 2 for ``ZScore``/``RealizedVolatility``) or above 100000 is a
+``ValueError``, a non-``int`` period a ``TypeError``. Every indicator has
 ``ready``, ``reset()``, ``state()`` and ``Class.from_state(record)``.
 
 Warm-up (first non-``None`` output, 1-based update number, = TA-Lib's first
@@ -53,8 +57,10 @@ ZScore(p)              p                           window includes the value
 
 Each module's docstring spells out its conventions and where it differs from
 TA-Lib or talipp (RSI of a motionless window is 0.0 as in TA-Lib; MACD rejects
-``fast > slow`` instead of swapping; TA-Lib fuses multiply-adds, so values
-agree to ~1e-15 relative rather than bit for bit).
+``fast > slow`` where TA-Lib swaps them; talipp seeds MACD's fast EMA and ATR
+differently). Values agree with TA-Lib within 1e-9 relative - typically
+1e-15; the rest is TA-Lib's never-refreshed running sums and its fused
+multiply-adds, which Python 3.11 cannot reproduce bit for bit.
 
 State records
 -------------
@@ -69,12 +75,14 @@ indicator produces bit-identical output to one never serialised, through
 Accuracy and cost
 -----------------
 Every ``update`` is O(1) amortised with memory bounded by the period: windows
-are fixed-size lists used as ring buffers. Running window sums are recomputed
-exactly (``math.fsum``) every time the ring wraps, so nothing drifts over
-millions of updates; variances use shifted moments, stable for tiny variance
-at large price levels (see ``_window``). Inputs are expected to be Python
-floats (ints work; numpy float64 works, more slowly). No I/O, no imports of
-Redis or Google Cloud: this package is safe to use anywhere.
+are fixed-size lists used as ring buffers, every class uses ``__slots__``.
+Running window sums are recomputed exactly (``math.fsum``) on the first ring
+wrap after 256 updates, so nothing drifts over millions of updates; VWAP's
+session sums are Neumaier-compensated; variances use shifted moments with a
+precision guard, stable for tiny variance at large price levels (see
+``_window``). Inputs are expected to be Python floats (ints work; numpy
+float64 works, more slowly). No I/O and no imports beyond ``math``/``typing``:
+this package is safe to use anywhere.
 """
 
 from tickcast.indicators._base import MAX_PERIOD, Indicator, State

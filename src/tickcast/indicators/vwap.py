@@ -15,7 +15,7 @@ Neumaier-compensated, so a session of millions of ticks does not drift.
 
 from __future__ import annotations
 
-from math import inf, isfinite
+from math import isfinite
 from typing import Any, Self
 
 from tickcast.indicators._base import Indicator, StateReader, non_finite
@@ -46,12 +46,11 @@ class VWAP(Indicator):
 
     def update(self, price: float, volume: float) -> float | None:
         """Add one trade; the session VWAP once any volume has traded."""
-        if not isfinite(price):
-            raise non_finite("price", price)
-        if not 0.0 <= volume < inf:
-            raise ValueError(f"volume must be a finite number >= 0, got {volume!r}")
-        # Neumaier's compensated sum: the rounding error of each add is kept aside.
         x = price * volume
+        # One test covers NaN/inf in either argument (they make x NaN or inf) and overflow.
+        if not (isfinite(x) and volume >= 0.0):
+            raise _bad_trade(price, volume)
+        # Neumaier's compensated sum: the rounding error of each add is kept aside.
         acc = self._pv
         total = acc + x
         if abs(acc) >= abs(x):
@@ -93,3 +92,11 @@ class VWAP(Indicator):
         new._vol_err = record.get_float("vol_err")
         new._ready = record.get_bool("ready")
         return new
+
+
+def _bad_trade(price: float, volume: float) -> ValueError:
+    if not isfinite(price):
+        return non_finite("price", price)
+    if not (isfinite(volume) and volume >= 0.0):
+        return ValueError(f"volume must be a finite number >= 0, got {volume!r}")
+    return ValueError(f"price * volume overflows: {price!r} * {volume!r}")

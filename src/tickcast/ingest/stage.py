@@ -12,6 +12,7 @@ from tickcast import clients, log
 from tickcast.config import Settings
 from tickcast.ingest import formats
 from tickcast.ingest.dedupe import Deduper
+from tickcast.ingest.filters import TickFilter
 from tickcast.pubsub import PushedMessage, dead_letter, publish
 from tickcast.schema import Tick, TicksMessage
 
@@ -24,11 +25,18 @@ class IngestResult:
     duplicates: int
     rejected: int
     symbols: int
+    filtered: dict[str, int]
+    redelivery: bool = False
 
 
 @cache
 def _deduper(url: str, ttl_s: int) -> Deduper:
     return Deduper(clients.redis_client(url), ttl_s)
+
+
+@cache
+def _filter(s: Settings) -> TickFilter:
+    return TickFilter.from_settings(s)
 
 
 def batch_id(message_id: str, symbol: str, ticks: list[Tick]) -> str:
@@ -59,11 +67,16 @@ def handle(msg: PushedMessage, s: Settings) -> IngestResult:
             error=r.error,
             extra={"message_id": msg.message_id},
         )
-    ticks = parsed.ticks
+    ticks, filtered = _filter(s).apply(parsed.ticks)
     owner = msg.message_id or hashlib.blake2b(msg.data, digest_size=12).hexdigest()
-    fresh = _deduper(s.redis_url, s.dedupe_ttl_s).claim(
-        [f"{t.source}:{t.id}" for _, t in ticks], owner
-    )
+    deduper = _deduper(s.redis_url, s.dedupe_ttl_s)
+    fresh = deduper.claim([t.id for _, t in ticks], owner)
+    if fresh is None:  # published before (a redelivery after success): ack, publish nothing
+        result = IngestResult(
+            0, len(ticks), len(parsed.rejected), 0, dict(filtered), redelivery=True
+        )
+        _log.info("ingested", extra={"format": parsed.format, **result.__dict__})
+        return result
     by_symbol: dict[str, list[Tick]] = defaultdict(list)
     for (symbol, tick), ok in zip(ticks, fresh, strict=True):
         if ok:
@@ -82,11 +95,13 @@ def handle(msg: PushedMessage, s: Settings) -> IngestResult:
         )
         out.append((body.model_dump_json(exclude_none=True).encode(), symbol, {}))
     publish(s, "ticks", out)
+    deduper.done(owner)
     result = IngestResult(
         published=sum(len(v) for v in by_symbol.values()),
         duplicates=len(ticks) - sum(fresh),
         rejected=len(parsed.rejected),
         symbols=len(by_symbol),
+        filtered=dict(filtered),
     )
     _log.info("ingested", extra={"format": parsed.format, **result.__dict__})
     return result

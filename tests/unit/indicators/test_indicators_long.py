@@ -8,6 +8,7 @@ this series - checked below, so the test is known to catch drift.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -91,3 +92,19 @@ def test_macd_1m_matches_talib(walk: Any, helpers: Any) -> None:
 def test_atr_1m_matches_talib(walk: Any, helpers: Any) -> None:
     got = helpers.run(ATR(14).update, walk.hlc(), star=True)
     helpers.assert_matches(got, talib.ATR(walk.high, walk.low, walk.close, 14), what="ATR")
+
+
+def test_sma_after_volume_spikes_stays_exact() -> None:
+    """Spikes 1000x the level pass through the window without leaving rounding behind."""
+    rng = np.random.default_rng(1)
+    volume = rng.lognormal(3.0, 0.1, 5000)
+    volume[::300] *= 1000.0
+    xs = volume.tolist()
+    sma = SMA(PERIOD)
+    worst = 0.0
+    for i, x in enumerate(xs):
+        got = sma.update(x)
+        if got is not None:
+            exact = math.fsum(xs[i - PERIOD + 1 : i + 1]) / PERIOD
+            worst = max(worst, abs(got - exact) / exact)
+    assert worst < 1e-12

@@ -133,6 +133,9 @@ def test_prices_must_be_positive_and_finite(make: Callable[[], Any], bad: float)
         (10.0, -1.0, "volume must be a finite number >= 0"),
         (10.0, math.nan, "volume must be a finite number >= 0"),
         (10.0, math.inf, "volume must be a finite number >= 0"),
+        (0.0, math.inf, "volume must be a finite number >= 0"),
+        (math.inf, 0.0, "price must be a finite number"),
+        (1e300, 1e10, "price \\* volume overflows"),
     ],
 )
 def test_vwap_rejects_bad_trades(price: float, volume: float, message: str) -> None:
@@ -165,3 +168,8 @@ def test_repr_shows_parameters() -> None:
     assert repr(MACD()) == "MACD(fast=12, slow=26, signal=9)"
     assert repr(BollingerBands(10, 1.5)) == "BollingerBands(period=10, k=1.5)"
     assert repr(VWAP()) == "VWAP()"
+
+
+def test_atr_rejects_bars_whose_sum_overflows() -> None:
+    with pytest.raises(ValueError, match="overflows"):
+        ATR(2).update(1e308, 1e308, 1e308)

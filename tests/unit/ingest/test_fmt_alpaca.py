@@ -87,10 +87,17 @@ def test_error_frame_is_a_vendor_error(wide: Parse, vendor: Vendor) -> None:
     assert orjson.loads(rej.raw) == orjson.loads(body)[0]
 
 
-@pytest.mark.parametrize("name", ["alpaca/stream_status.json", "alpaca/stream_correction.json"])
-def test_other_message_types_are_unsupported(wide: Parse, vendor: Vendor, name: str) -> None:
-    [rej] = wide(vendor(name)).rejected
+def test_other_message_types_are_unsupported(wide: Parse, vendor: Vendor) -> None:
+    [rej] = wide(vendor("alpaca/stream_status.json")).rejected
     assert rej.reason == "unsupported_message"
+
+
+def test_corrections_and_cancels_are_dead_lettered_not_applied(wide: Parse, vendor: Vendor) -> None:
+    [rej] = wide(vendor("alpaca/stream_correction.json")).rejected
+    assert rej.reason == "correction_not_applied" and "never revised" in rej.error
+    cancel = b'{"T":"x","S":"AAPL","i":1,"x":"V","p":1.0,"s":1,"a":"C","t":"2024-03-04T14:30:00Z","z":"C"}'
+    [rej] = wide(cancel).rejected
+    assert rej.reason == "correction_not_applied"
 
 
 def test_crypto_symbol_is_normalised(wide: Parse) -> None:

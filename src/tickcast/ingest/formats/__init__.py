@@ -25,6 +25,8 @@ is a `Rejected(reason, error, raw)`. Reasons are stable codes:
                        known shape
 - `unsupported_message` a real vendor message that is not a tick (Alpaca statuses,
                        corrections, LULDs; Polygon LULD/NOI; a Yahoo envelope not "pricing")
+- `correction_not_applied` an Alpaca correction or cancel: published bars are never
+                       revised (policy in alpaca.py); kept visible in the dead-letter topic
 - `vendor_error`       the vendor reported an error (Alpaca `T:"error"`, a failed Polygon
                        status, a Polygon REST error page)
 - `invalid_base64`     a Yahoo frame is not base64 (raised when no frame in the body is)

@@ -244,6 +244,7 @@ REASONS: Final = frozenset(
         "invalid_json",
         "unknown_format",
         "format_mismatch",
+        "correction_not_applied",
         "invalid_message",
         "unsupported_message",
         "vendor_error",

@@ -3,10 +3,13 @@
 Stream (https://docs.alpaca.markets/docs/real-time-stock-pricing-data): trades `T:"t"`,
 quotes `"q"`, minute bars `"b"`, updated bars `"u"` (a late trade changed a minute bar;
 same `t`), daily bars `"d"`. Frames are JSON arrays. `success` and `subscription` are
-acknowledgements and are skipped; `error` is rejected as `vendor_error`. Other types
-(statuses, LULDs, corrections, cancels, imbalances) are rejected as `unsupported_message`:
-corrections and cancels change trades already ingested, so they are kept visible in the
-dead-letter topic rather than dropped. The crypto stream has the same shapes, without
+acknowledgements and are skipped; `error` is rejected as `vendor_error`.
+
+Corrections (`"c"`) and cancels/errors (`"x"`) policy: tickcast builds bars forward
+and never revises a bar it has published (its `seq` and features are already out), so
+they are not applied; they are dead-lettered with the reason `correction_not_applied`,
+visible for reconciliation instead of silently dropped. Other types (statuses, LULDs,
+imbalances) are rejected as `unsupported_message`. The crypto stream has the same shapes, without
 exchange and tape, with symbols like `BTC/USD` (normalised to `BTC-USD`).
 
 Historical (https://docs.alpaca.markets/reference/stockbars and .../stocktrades):
@@ -202,6 +205,8 @@ def _tag(v: Any) -> str | None:
         return None
     t = v.get("T")
     if isinstance(t, str):
+        if t in ("c", "x"):
+            return "correction"
         return t if t in _TYPES else "other"
     if t is None:
         return next((k for k in _REST_KEYS if k in v), None)
@@ -223,6 +228,17 @@ Message: TypeAlias = Annotated[
             refuse("unsupported_message", "Alpaca message type {what} is not ingested", "T")
         ),
         Tag("other"),
+    ]
+    | Annotated[
+        Any,
+        PlainValidator(
+            refuse(
+                "correction_not_applied",
+                "Alpaca correction/cancel ({what}) is not applied: published bars are never revised",
+                "T",
+            )
+        ),
+        Tag("correction"),
     ]
     | Annotated[RestBars, Tag("bars")]
     | Annotated[RestTrades, Tag("trades")]
