@@ -44,7 +44,7 @@ def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
         for ticks in mine:
 
             def step(
-                raw: dict[str, Any] | None, ticks: list[Tick] = ticks
+                raw: dict[str, Any] | None, _lost: bool, ticks: list[Tick] = ticks
             ) -> tuple[dict[str, Any], None]:
                 rec = Record(s, raw)
                 rec.bars.add(ticks)
@@ -70,3 +70,51 @@ def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
     for ticks in batches:
         sequential.add(ticks)
     assert got.open == sequential.open
+
+
+def test_lost_state_is_reported_until_warm_again(backends, symbol: str) -> None:
+    """Redis wiped under a running instance: features say `state_lost`, never a wrong value."""
+    from tickcast.features.bars import NS_PER_MS
+    from tickcast.features.stage import _apply, _store
+    from tickcast.schema import FeaturesMessage
+
+    from conftest import Puller
+
+    s = Settings.from_env(
+        {
+            **backends.env,
+            "TICKCAST_BAR_SECONDS": "1",
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/3",
+        }
+    )
+    out = Puller(backends.project, "tickcast-features")
+    t0 = (T0 // 1_000_000_000) * 1_000_000_000
+
+    def bar(i: int) -> None:  # one trade per second: each closes the bar before
+        tick = Tick(
+            ts=t0 + i * 1_000_000_000 + 500 * NS_PER_MS,
+            price=100 + (i % 7),
+            size=1,
+            id=f"{symbol}-{i}",
+        )
+        _apply(s, symbol, f"b{i}", (tick,), {})
+
+    for i in range(40):
+        bar(i)
+    before = [FeaturesMessage.model_validate_json(m.data) for m in out.pull(39)]
+    assert before[-1].ready and before[-1].reason is None
+    redis.Redis(
+        port=backends.redis_port, db=3
+    ).flushdb()  # the state is gone; the instance lives on
+    redis.Redis(port=backends.redis_port, db=3).delete("tickcast:epoch")
+    for i in range(40, 80):
+        bar(i)
+    after = [FeaturesMessage.model_validate_json(m.data) for m in out.pull(40)]
+    not_ready = [m for m in after if not m.ready]
+    assert not_ready and all((m.reason or "").startswith("state_lost") for m in not_ready)
+    assert all(m.ready for m in after[len(not_ready) :]), "it warms up again"
+    assert after[-1].features["sma_10"] == pytest.approx(
+        sum(100 + (i % 7) for i in range(69, 79)) / 10
+    )
+    out.close()
+    _store.cache_clear()

@@ -34,16 +34,20 @@ OUTBOX_BATCHES = 8
 
 @cache
 def _store(url: str, ttl_s: int) -> StateStore:
-    return StateStore(clients.redis_client(url), ttl_s)
+    store = StateStore(clients.redis_client(url), ttl_s)
+    store.remember_epoch()
+    return store
 
 
 class Record:
     """The decoded state record of one (symbol, interval)."""
 
-    def __init__(self, s: Settings, raw: dict[str, Any] | None) -> None:
+    def __init__(self, s: Settings, raw: dict[str, Any] | None, lost: bool = False) -> None:
         if raw is not None and raw.get("v") != RECORD_VERSION:
-            raw = None  # an unknown schema is treated like lost state: warm up again
+            raw, lost = None, True  # an unknown schema is treated like lost state: warm up again
         raw = raw or {}
+        # Kept until the indicators are warm again, so every bar until then says why.
+        self.lost: bool = lost or bool(raw.get("lost", False))
         self.bars = BarState.from_record(s.bar_ms, s.bar_grace_ms, raw.get("bars", {}))
         self.features = FeatureSet.from_state(raw["ind"]) if "ind" in raw else FeatureSet()
         self.batches: list[str] = raw.get("batches", [])
@@ -57,6 +61,7 @@ class Record:
             "ind": self.features.state(),
             "batches": self.batches[-RECENT_BATCHES:],
             "outbox": self.outbox[-OUTBOX_BATCHES:],
+            **({"lost": True} if self.lost else {}),
         }
 
 
@@ -65,6 +70,10 @@ def _vectors(s: Settings, symbol: str, rec: Record, bars: list[Bar], trace: Trac
     now = time.time_ns()
     for bar in bars:
         feats, ready, reason = rec.features.update(bar)
+        if ready:
+            rec.lost = False
+        elif rec.lost:
+            reason = f"state_lost: feature state was lost in Redis and is warming up again ({reason})"
         msg = FeaturesMessage(
             symbol=symbol,
             interval_s=s.bar_seconds,
@@ -88,8 +97,8 @@ def on_ticks(msg: PushedMessage, s: Settings) -> int:
 
 
 def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], trace: Trace) -> int:
-    def step(raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[bytes]]:
-        rec = Record(s, raw)
+    def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
+        rec = Record(s, raw, lost)
         if batch_id in rec.batches:
             # Redelivery: republish what this batch produced, if anything.
             again = [m.encode() for b, msgs in rec.outbox if b == batch_id for m in msgs]
@@ -125,8 +134,8 @@ def on_clock(msg: PushedMessage, s: Settings) -> int:
 
 
 def _advance(s: Settings, store: StateStore, symbol: str, now_ns: int, batch_id: str) -> int:
-    def step(raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[bytes]]:
-        rec = Record(s, raw)
+    def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
+        rec = Record(s, raw, lost)
         if batch_id in rec.batches or raw is None:
             return rec.dump(), []
         bars = rec.bars.advance(now_ns)

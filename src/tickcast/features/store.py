@@ -10,6 +10,7 @@ The same script touches the active-symbol index the clock walks.
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -43,6 +44,9 @@ def state_key(symbol: str, interval_s: int) -> str:
     return f"tickcast:state:{{{symbol}}}:{interval_s}"
 
 
+EPOCH_KEY = "tickcast:epoch"
+
+
 def active_key(interval_s: int) -> str:
     return f"tickcast:active:{interval_s}"
 
@@ -53,6 +57,7 @@ class StateStore:
         self._cas = redis.register_script(_CAS)
         self._ttl = ttl_s
         self._cache: dict[str, tuple[int, bytes]] = {}
+        self._epoch: str | None = None
 
     def load(self, key: str) -> tuple[int, dict[str, Any] | None]:
         rev, data = self._redis.hmget(key, "rev", "data")
@@ -62,21 +67,27 @@ class StateStore:
         self,
         symbol: str,
         interval_s: int,
-        fn: Callable[[dict[str, Any] | None], tuple[dict[str, Any], T]],
+        fn: Callable[[dict[str, Any] | None, bool], tuple[dict[str, Any], T]],
         now_ms: int,
     ) -> T:
-        """Apply `fn(current record or None) -> (new record, result)` atomically."""
+        """Apply `fn(current record or None, lost) -> (new record, result)` atomically.
+
+        `lost` is true when the record is missing but existed before (see `_was_lost`).
+        """
         key = state_key(symbol, interval_s)
         cached = self._cache.get(key)
         if cached is None:
             rev, rec = self.load(key)
         else:
             rev, rec = cached[0], orjson.loads(cached[1])
+        lost = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 # Jittered backoff so contenders stop colliding in lockstep.
                 time.sleep(random.uniform(0, 0.001 * min(attempt, 10)))
-            new, result = fn(rec)
+            if rec is None and not lost:
+                lost = self._was_lost(cached is not None)
+            new, result = fn(rec, lost)
             data = orjson.dumps(new)
             ok, cur_rev, cur = self._cas(
                 keys=[key, active_key(interval_s)],
@@ -88,6 +99,27 @@ class StateStore:
             rev, rec = int(cur_rev), (orjson.loads(cur) if cur else None)
         self._cache.pop(key, None)
         raise ContentionError(f"state for {symbol}/{interval_s}s kept changing under us")
+
+    def _was_lost(self, had_record: bool) -> bool:
+        """Is a missing record state that Redis lost (restart, failover, flush, eviction)?
+
+        Known for sure when this instance held the record, or when Redis's epoch
+        token (created once, never expiring) changed since this instance first
+        saw it. A cold instance after a wipe cannot tell lost state from a new
+        symbol: it reports `warming_up` instead. Either way nothing is `ready`
+        until the indicators have warmed up again, so no wrong value goes out.
+        """
+        fresh = secrets.token_hex(8)
+        self._redis.set(EPOCH_KEY, fresh, nx=True)
+        current = self._redis.get(EPOCH_KEY)
+        current = current.decode() if isinstance(current, bytes) else str(current)
+        known, self._epoch = self._epoch, current
+        return had_record or (known is not None and known != current)
+
+    def remember_epoch(self) -> None:
+        """Learn Redis's epoch at cold start, so a later wipe is recognised."""
+        if self._epoch is None:
+            self._was_lost(False)
 
     def forget(self) -> None:
         self._cache.clear()

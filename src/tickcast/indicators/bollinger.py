@@ -5,11 +5,13 @@
 ``period``), TA-Lib's convention. Warm-up as SMA: ``None`` for the first
 ``period - 1`` values, bands from value number ``period`` on.
 
-Accuracy: the variance uses shifted, periodically refreshed moments (see
-``_window``), so it keeps its digits for tiny variances at large price levels;
-TA-Lib's one-pass ``E[x^2] - E[x]^2`` does not (at 1e4 with a standard
-deviation of 5e-6 it is off by ~1e-7 relative). The bands themselves are
-price-level numbers and agree with TA-Lib to ~1e-13 relative either way.
+Accuracy: the variance uses shifted, refreshed moments with a precision guard
+(see ``_window``), so it keeps its digits for tiny variances at large price
+levels (a standard deviation of 1e-6 at 1e4 comes out to ~1e-15 relative,
+where a one-pass ``E[x^2] - E[x]^2`` would have no digits left). The bands are
+price-level numbers: ``upper - middle`` recovers the deviation only to about
+``ulp(price) / std``, so read ``stddev`` when the spread itself matters. The
+bands agree with TA-Lib to ~1e-13 relative.
 """
 
 from __future__ import annotations
