@@ -74,11 +74,10 @@ def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
 
 def test_lost_state_is_reported_until_warm_again(backends, symbol: str) -> None:
     """Redis wiped under a running instance: features say `state_lost`, never a wrong value."""
+    from conftest import Puller
     from tickcast.features.bars import NS_PER_MS
     from tickcast.features.stage import _apply, _store
     from tickcast.schema import FeaturesMessage
-
-    from conftest import Puller
 
     s = Settings.from_env(
         {
