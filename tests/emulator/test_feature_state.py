@@ -117,3 +117,36 @@ def test_lost_state_is_reported_until_warm_again(backends, symbol: str) -> None:
     )
     out.close()
     _store.cache_clear()
+
+
+def test_hot_path_is_one_redis_round_trip_per_ticks_message(
+    backends, symbol: str, monkeypatch
+) -> None:
+    from tickcast.features.stage import _apply, _store
+
+    s = Settings.from_env(
+        {
+            **backends.env,
+            "TICKCAST_BAR_SECONDS": "3600",
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/4",
+        }
+    )
+    _apply(
+        s, symbol, "warm", (Tick(ts=T0, price=1.0, size=1, id="w"),), {}
+    )  # cold start: loads the record
+    commands: list[str] = []
+    real = redis.Redis.execute_command
+
+    def counting(self: redis.Redis, *args: Any, **kw: Any) -> Any:
+        commands.append(str(args[0]))
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    for b in range(10):
+        ticks = tuple(
+            Tick(ts=T0 + (b * 5 + k) * 1_000_000, price=1.0 + k, size=1, id=f"{b}-{k}")
+            for k in range(5)
+        )
+        _apply(s, symbol, f"batch-{b}", ticks, {})
+    assert commands == ["EVALSHA"] * 10  # five ticks each, one round trip each
+    _store.cache_clear()
