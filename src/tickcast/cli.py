@@ -58,6 +58,10 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.suite == "e2e":
+        from tickcast.bench import e2e
+
+        return e2e.main(args.rest)
     from tickcast.bench import indicators
 
     return int(indicators.main(args.rest))
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.set_defaults(func=_tail)
 
     bp = sub.add_parser("bench", help="benchmarks that print figures beside a reference")
-    bp.add_argument("suite", choices=("indicators",))
+    bp.add_argument("suite", choices=("indicators", "e2e"))
     bp.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
     bp.set_defaults(func=_bench)
 

@@ -73,7 +73,9 @@ def _vectors(s: Settings, symbol: str, rec: Record, bars: list[Bar], trace: Trac
         if ready:
             rec.lost = False
         elif rec.lost:
-            reason = f"state_lost: feature state was lost in Redis and is warming up again ({reason})"
+            reason = (
+                f"state_lost: feature state was lost in Redis and is warming up again ({reason})"
+            )
         msg = FeaturesMessage(
             symbol=symbol,
             interval_s=s.bar_seconds,
@@ -129,7 +131,13 @@ def on_clock(msg: PushedMessage, s: Settings) -> int:
     total = 0
     for symbol in store.active_symbols(s.bar_seconds, since):
         # The clock id keeps a redelivered clock message idempotent like a batch.
-        total += _advance(s, store, symbol, now_ns, f"clock:{msg.message_id or now_ns}")
+        total += _advance(
+            s,
+            store,
+            symbol,
+            now_ns - s.clock_lag_ms * 1_000_000,
+            f"clock:{msg.message_id or now_ns}",
+        )
     return total
 
 

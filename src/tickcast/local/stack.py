@@ -113,6 +113,9 @@ class LocalStack:
     allow_unauthenticated: bool = True
     clock_period_s: float = 1.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where each function's entry point lives (the null pipeline of `tickcast bench e2e`
+    # swaps these); default functions/<name>/main.py.
+    function_sources: dict[str, Path] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     _clock: threading.Thread | None = None
@@ -191,7 +194,7 @@ class LocalStack:
             argv = [
                 str(bin_dir / "functions-framework"),
                 f"--target={name}",
-                f"--source={self.root / 'functions' / name / 'main.py'}",
+                f"--source={self.function_sources.get(name, self.root / 'functions' / name / 'main.py')}",
                 "--signature-type=cloudevent",
                 "--host=127.0.0.1",
                 f"--port={port}",

@@ -1,0 +1,325 @@
+"""`tickcast bench e2e`: end-to-end latency and throughput on the local stack,
+beside a null pipeline (same emulators, topics and Firestore write; handlers
+that only forward) measured in the same invocation.
+
+Latency: ticks are published as Alpaca trades stamped with the publish time;
+a WebSocket client subscribed to every symbol receives each bar's prediction;
+the trace gives each hop. A bar's latency is counted from the trade whose
+arrival closed it (bars the clock closed carry no trade time and are left out).
+
+Sustained: a feed publishes one raw message per `--window-ms` holding every
+symbol's trades; after the run, the bar volumes in Firestore history are
+checked against what was published, symbol by symbol: zero loss or a failure.
+Everything targets 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import websockets
+
+from tickcast.config import Settings
+from tickcast.local.cli import repo_root
+from tickcast.local.processes import free_port
+from tickcast.local.stack import FUNCTIONS, LocalStack, Ports
+from tickcast.replay import rfc3339_ns
+
+HOPS = ("ingest", "features", "predict", "bridge", "client")
+
+
+@dataclass
+class Run:
+    name: str
+    published_ticks: int = 0
+    published_msgs: int = 0
+    seconds: float = 0.0
+    updates: int = 0
+    hops: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    volume_in: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    volume_out: dict[str, float] = field(default_factory=dict)
+
+    def pct(self, hop: str, q: int) -> float | None:
+        xs = self.hops.get(hop) or []
+        if len(xs) < 2:
+            return xs[0] if xs else None
+        return statistics.quantiles(xs, n=100, method="inclusive")[q - 1]
+
+
+def _record(run: Run, doc: dict[str, Any], recv_ns: int) -> None:
+    tr = doc.get("trace") or {}
+    event = tr.get("event")
+    if not event:
+        return
+    points = [
+        event,
+        tr.get("ingest"),
+        tr.get("features"),
+        tr.get("predict"),
+        tr.get("bridge"),
+        recv_ns,
+    ]
+    if any(p is None for p in points):
+        return
+    for hop, a, b in zip(HOPS, points, points[1:], strict=False):
+        run.hops[hop].append((b - a) / 1e6)
+    run.hops["end_to_end"].append((recv_ns - event) / 1e6)
+
+
+def _feed(
+    s: Settings,
+    run: Run,
+    symbols: list[str],
+    rate: float,
+    window_ms: float,
+    duration: float,
+    stop: threading.Event,
+) -> None:
+    """Publish on schedule without waiting for each ack (a feed does not), then check every ack."""
+    from tickcast import clients
+
+    pub = clients.publisher(s.publish_latency_ms)
+    topic = s.topic_path("raw")
+    per_msg = max(1, round(rate * window_ms / 1000))
+    futures = []
+    t0 = time.monotonic()
+    n = 0
+    trade_id = 0
+    while not stop.is_set():
+        due = t0 + n * window_ms / 1000
+        if due - t0 >= duration:
+            break
+        if (delay := due - time.monotonic()) > 0:
+            time.sleep(delay)
+        now = time.time_ns()
+        trades = []
+        for k in range(per_msg):
+            sym = symbols[(n * per_msg + k) % len(symbols)]
+            size = float(random.randint(1, 500))
+            trade_id += 1
+            trades.append(
+                {
+                    "T": "t",
+                    "S": sym,
+                    "i": trade_id,
+                    "x": "V",
+                    "p": round(100 + random.random(), 4),
+                    "s": size,
+                    "c": ["@"],
+                    "t": rfc3339_ns(now + k),
+                    "z": "C",
+                }
+            )
+            run.volume_in[sym] += size
+        futures.append(pub.publish(topic, orjson.dumps(trades), format="alpaca"))
+        run.published_ticks += per_msg
+        run.published_msgs += 1
+        n += 1
+    run.seconds = time.monotonic() - t0
+    for f in futures:
+        f.result(timeout=60)
+
+
+async def _client(url: str, symbols: list[str], run: Run, stop: threading.Event) -> None:
+    async with websockets.connect(url, max_size=2**22) as ws:
+        await ws.send(
+            orjson.dumps(
+                {"type": "subscribe", "channel": "predictions", "symbols": symbols}
+            ).decode()
+        )
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+            except TimeoutError:
+                continue
+            recv = time.time_ns()
+            msg = orjson.loads(raw)
+            if msg.get("type") == "prediction":
+                run.updates += 1
+                _record(run, msg["data"], recv)
+
+
+def _history_volumes(
+    s: Settings, symbols: list[str], want: dict[str, float], timeout_s: float
+) -> dict[str, float]:
+    """Bar volumes in Firestore history per symbol, polled until they match or time runs out."""
+    from tickcast import clients
+
+    db = clients.firestore_client(s.project_id)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = {}
+        for sym in symbols:
+            docs = db.collection("symbols").document(sym).collection("predictions").stream()
+            out[sym] = sum(float((d.to_dict() or {}).get("bar", {}).get("v", 0.0)) for d in docs)
+        if all(abs(out[k] - want[k]) < 1e-6 for k in symbols) or time.monotonic() > deadline:
+            return out
+        time.sleep(1.0)
+
+
+def measure(
+    name: str, backends: Ports, args: argparse.Namespace, sources: dict[str, Path], state_dir: Path
+) -> Run:
+    ports = Ports(
+        redis=backends.redis,
+        pubsub=backends.pubsub,
+        firestore=backends.firestore,
+        ingest=free_port(),
+        features=free_port(),
+        predict=free_port(),
+        bridge=free_port(),
+    )
+    stack = LocalStack(
+        root=repo_root(),
+        state_dir=state_dir / name,
+        ports=ports,
+        project=f"bench-{name}-{os.getpid()}",
+        bar_seconds=args.bar_seconds,
+        function_sources=sources,
+        extra_env={
+            "TICKCAST_LOG_LEVEL": "WARNING",
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/{7 if name == 'null' else 8}",
+        },
+    )
+    run = Run(name)
+    symbols = [f"B{i:03d}" for i in range(args.symbols)]
+    stack.start()
+    try:
+        env = stack.env()
+        os.environ.update(env)
+        from tickcast import clients
+
+        clients.reset()
+        s = Settings.from_env(env)
+        stop = threading.Event()
+
+        def client_thread() -> None:
+            asyncio.run(_client(env["TICKCAST_WS_URL"], symbols, run, stop))
+
+        ct = threading.Thread(target=client_thread, daemon=True)
+        ct.start()
+        time.sleep(0.5)  # subscribed before the first tick
+        _feed(s, run, symbols, args.rate, args.window_ms, args.duration, stop)
+        # Drain: the last bars close by the clock (grace + clock lag), then reach the client.
+        time.sleep(args.bar_seconds + (s.bar_grace_ms + s.clock_lag_ms) / 1000 + args.drain)
+        stop.set()
+        ct.join(timeout=10)
+        if args.check_volume and name == "real":
+            run.volume_out = _history_volumes(s, symbols, run.volume_in, args.drain_timeout)
+    finally:
+        stack.stop()
+    return run
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:8.1f}"
+
+
+def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
+    print(
+        f"\n{args.rate:.0f} ticks/s over {args.symbols} symbols for {args.duration:.0f}s, "
+        f"{args.bar_seconds}s bars, one raw message per {args.window_ms:.0f} ms\n"
+    )
+    print(
+        f"{'hop (ms)':<12}"
+        + "".join(f"{r.name + ' p' + str(q):>12}" for r in runs for q in (50, 95, 99))
+    )
+    result: dict[str, Any] = {"config": vars(args) | {"func": None}, "runs": {}}
+    for hop in (*HOPS, "end_to_end"):
+        print(
+            f"{hop:<12}" + "".join(f"{_fmt(r.pct(hop, q)):>12}" for r in runs for q in (50, 95, 99))
+        )
+    for r in runs:
+        lost = (
+            {k: r.volume_in[k] - r.volume_out.get(k, 0.0) for k in r.volume_in}
+            if r.volume_out
+            else {}
+        )
+        bad = {k: v for k, v in lost.items() if abs(v) > 1e-6}
+        result["runs"][r.name] = {
+            "published_ticks": r.published_ticks,
+            "published_messages": r.published_msgs,
+            "seconds": round(r.seconds, 2),
+            "ticks_per_s": round(r.published_ticks / r.seconds, 1) if r.seconds else None,
+            "updates": r.updates,
+            "latency_ms": {
+                h: {f"p{q}": r.pct(h, q) for q in (50, 95, 99)} for h in (*HOPS, "end_to_end")
+            },
+            "samples": len(r.hops.get("end_to_end", [])),
+            "volume_check": None if not r.volume_out else ("ok" if not bad else {"mismatch": bad}),
+        }
+        print(
+            f"\n{r.name}: {r.published_ticks} ticks in {r.seconds:.1f}s ({r.published_ticks / max(r.seconds, 1e-9):.0f}/s), "
+            f"{r.updates} predictions received, {len(r.hops.get('end_to_end', []))} latency samples"
+            + (
+                ""
+                if not r.volume_out
+                else f", volume check: {'every tick counted into a bar' if not bad else f'MISMATCH {bad}'}"
+            )
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="tickcast bench e2e", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    p.add_argument("--rate", type=float, default=100.0, help="ticks per second")
+    p.add_argument("--symbols", type=int, default=20)
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    p.add_argument("--bar-seconds", type=int, default=1)
+    p.add_argument("--window-ms", type=float, default=10.0, help="one raw message per window")
+    p.add_argument(
+        "--drain", type=float, default=3.0, help="extra seconds to wait for the last bars"
+    )
+    p.add_argument("--only", choices=("real", "null"), help="measure one pipeline")
+    p.add_argument(
+        "--check-volume",
+        action="store_true",
+        help="compare bar volumes in Firestore with the input",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=120.0,
+        help="how long the volume check waits for the backlog",
+    )
+    p.add_argument("--json", type=Path, help="write the figures here")
+    args = p.parse_args(argv)
+    for name in ("rate", "symbols", "duration", "window_ms"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    with tempfile.TemporaryDirectory(prefix="tickcast-bench-") as tmp:
+        state = Path(tmp)
+        backends = Ports(redis=free_port(), pubsub=free_port(), firestore=free_port())
+        base = LocalStack(
+            root=repo_root(), state_dir=state / "backends", ports=backends, project="bench"
+        )
+        base.start_backends()
+        try:
+            null_source = Path(__file__).with_name("null_main.py")
+            runs = []
+            for name in ("null", "real"):
+                if args.only and args.only != name:
+                    continue
+                sources = {f: null_source for f in FUNCTIONS} if name == "null" else {}
+                runs.append(measure(name, backends, args, sources, state))
+        finally:
+            base.stop()
+    result = report(runs, args)
+    if args.json:
+        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    bad = [r for r in result["runs"].values() if isinstance(r["volume_check"], dict)]
+    return 1 if bad else 0
