@@ -45,6 +45,11 @@ class Settings(BaseModel):
         250,
         "How long after its end a bar waits for late ticks before it closes.",
     )
+    clock_lag_ms: Annotated[int, Field(ge=0, le=3_600_000)] = _env(
+        "TICKCAST_CLOCK_LAG_MS",
+        2000,
+        "A clock message closes only bars that ended this long before it (plus grace): ticks still in flight are not made late.",
+    )
     state_ttl_s: Annotated[int, Field(gt=0)] = _env(
         "TICKCAST_STATE_TTL_S",
         7 * 86_400,
@@ -63,9 +68,7 @@ class Settings(BaseModel):
     symbol_allowlist: str = _env(
         "TICKCAST_SYMBOL_ALLOWLIST", "", "Comma-separated symbols to keep (empty: all)."
     )
-    symbol_denylist: str = _env(
-        "TICKCAST_SYMBOL_DENYLIST", "", "Comma-separated symbols to drop."
-    )
+    symbol_denylist: str = _env("TICKCAST_SYMBOL_DENYLIST", "", "Comma-separated symbols to drop.")
     min_price: Annotated[float, Field(ge=0)] = _env(
         "TICKCAST_MIN_PRICE", 0.0, "Drop ticks priced below this (0: off)."
     )
@@ -73,7 +76,9 @@ class Settings(BaseModel):
         "TICKCAST_MAX_PRICE", 0.0, "Drop ticks priced above this (0: off)."
     )
     min_size: Annotated[float, Field(ge=0)] = _env(
-        "TICKCAST_MIN_SIZE", 0.0, "Drop trades smaller than this (quotes are not size-filtered; 0: off)."
+        "TICKCAST_MIN_SIZE",
+        0.0,
+        "Drop trades smaller than this (quotes are not size-filtered; 0: off).",
     )
     session: str = _env(
         "TICKCAST_SESSION",
@@ -108,6 +113,151 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _env(
         "TICKCAST_LOG_LEVEL", "INFO", "Minimum severity of the JSON log lines."
     )
+
+    # --- predict ---
+    model_refresh_s: Annotated[float, Field(ge=0)] = _env(
+        "TICKCAST_MODEL_REFRESH_S",
+        60.0,
+        "How often predict re-reads the model URI (or the pointer it names) to pick up a new version without a redeploy; 0 = every bar.",
+    )
+    shadow_model_uri: str = _env(
+        "TICKCAST_SHADOW_MODEL_URI",
+        "",
+        "Challenger model run beside the live one: stored and scored in history, never broadcast. Empty = none.",
+    )
+    ensemble_models: str = _env(
+        "TICKCAST_ENSEMBLE_MODELS",
+        "builtin:baseline=1,builtin:logreg-daily=3",
+        "Components of the `ensemble` model: comma-separated `uri=weight` (weights are normalised).",
+    )
+    prediction_retention_days: Annotated[int, Field(gt=0)] = _env(
+        "TICKCAST_PREDICTION_RETENTION_DAYS",
+        30,
+        "Prediction history lifetime: `expire_at` = bar end + this (Firestore TTL deletes it).",
+    )
+    latest_min_interval_ms: Annotated[int, Field(ge=0)] = _env(
+        "TICKCAST_LATEST_MIN_INTERVAL_MS",
+        1000,
+        "Minimum time between two writes of symbols/{SYM} (Firestore sustains ~1 write/s per document).",
+    )
+    alert_confidence: Annotated[float, Field(gt=0.5, le=1)] = _env(
+        "TICKCAST_ALERT_CONFIDENCE",
+        0.6,
+        "Confidence at or above which a high_confidence alert fires.",
+    )
+    alert_rsi_overbought: Annotated[float, Field(gt=50, le=100)] = _env(
+        "TICKCAST_ALERT_RSI_OVERBOUGHT", 70.0, "RSI(14) at or above which rsi_overbought fires."
+    )
+    alert_rsi_oversold: Annotated[float, Field(ge=0, lt=50)] = _env(
+        "TICKCAST_ALERT_RSI_OVERSOLD", 30.0, "RSI(14) at or below which rsi_oversold fires."
+    )
+    alert_cooldown_s: Annotated[int, Field(ge=0)] = _env(
+        "TICKCAST_ALERT_COOLDOWN_S",
+        300,
+        "Per symbol and alert kind: minimum bar time between two alerts (state in Firestore).",
+    )
+    stale_feed_bars: Annotated[int, Field(gt=0)] = _env(
+        "TICKCAST_STALE_FEED_BARS", 5, "Bar intervals without a bar before a stale_feed alert."
+    )
+
+    # --- bridge ---
+    # Excluded from dumps and repr: `tickcast config` and logs never show it.
+    ws_jwt_secret: Annotated[str | None, Field(min_length=32, exclude=True, repr=False)] = _env(
+        "TICKCAST_WS_JWT_SECRET",
+        None,
+        "HS256 key of client JWTs (its UTF-8 bytes, at least 32); unset = HS256 tokens refused.",
+    )
+    ws_jwt_audience: str | None = _env(
+        "TICKCAST_WS_JWT_AUDIENCE", None, "If set, HS256 client JWTs must carry this `aud`."
+    )
+    ws_google_audience: str | None = _env(
+        "TICKCAST_WS_GOOGLE_AUDIENCE",
+        None,
+        "Accept Google-signed ID tokens minted for this audience; unset = refused.",
+    )
+    ws_google_principals: tuple[str, ...] = _env(
+        "TICKCAST_WS_GOOGLE_PRINCIPALS",
+        (),
+        "Comma-separated emails (or `*@domain`) whose Google ID tokens are accepted.",
+    )
+    ws_allowed_origins: tuple[str, ...] = _env(
+        "TICKCAST_WS_ALLOWED_ORIGINS",
+        (),
+        "Comma-separated browser origins allowed besides the bridge's own; `*` = any.",
+    )
+    ws_auth_deadline_s: Annotated[float, Field(gt=0, le=60)] = _env(
+        "TICKCAST_WS_AUTH_DEADLINE_S",
+        5.0,
+        "Time a client without `?token=` has to send its `auth` message.",
+    )
+    ws_default_max_connections: Annotated[int, Field(gt=0)] = _env(
+        "TICKCAST_WS_DEFAULT_MAX_CONNECTIONS",
+        10,
+        "Open connections per credential (per instance) when the key or JWT sets none.",
+    )
+    ws_default_max_subscriptions: Annotated[int, Field(gt=0)] = _env(
+        "TICKCAST_WS_DEFAULT_MAX_SUBSCRIPTIONS",
+        500,
+        "(channel, symbol) subscriptions per credential (per instance) when it sets none.",
+    )
+    ws_default_messages_per_second: Annotated[float, Field(gt=0)] = _env(
+        "TICKCAST_WS_DEFAULT_MESSAGES_PER_SECOND",
+        20.0,
+        "Client messages per second per connection (token bucket) when the credential sets none.",
+    )
+    ws_max_lag_s: Annotated[float, Field(gt=0)] = _env(
+        "TICKCAST_WS_MAX_LAG_S",
+        30.0,
+        "A client whose oldest undelivered frame is older than this is disconnected (1013).",
+    )
+    ws_max_lag_frames: Annotated[int, Field(gt=0)] = _env(
+        "TICKCAST_WS_MAX_LAG_FRAMES",
+        5000,
+        "A client more than this many frames behind (conflated ones count) is disconnected (1013).",
+    )
+    ws_heartbeat_s: Annotated[float, Field(gt=0)] = _env(
+        "TICKCAST_WS_HEARTBEAT_S", 15.0, "Idle time after which the server sends a heartbeat frame."
+    )
+    ws_ping_interval_s: Annotated[float, Field(gt=0)] = _env(
+        "TICKCAST_WS_PING_INTERVAL_S",
+        20.0,
+        "WebSocket ping interval (`python -m tickcast.bridge.serve`); dead peers are dropped.",
+    )
+    ws_ping_timeout_s: Annotated[float, Field(gt=0)] = _env(
+        "TICKCAST_WS_PING_TIMEOUT_S", 20.0, "Time a client has to answer a WebSocket ping."
+    )
+    ws_drain_s: Annotated[float, Field(gt=0, le=9)] = _env(
+        "TICKCAST_WS_DRAIN_S",
+        5.0,
+        "On SIGTERM: time to flush queued frames before closing with 1012 (Cloud Run allows 10 s).",
+    )
+    ws_max_connection_s: Annotated[float, Field(gt=0, le=3600)] = _env(
+        "TICKCAST_WS_MAX_CONNECTION_S",
+        3300.0,
+        "Connections are closed (1001, reconnect with `since`) before Cloud Run's 3600 s timeout.",
+    )
+    ws_replay_max: Annotated[int, Field(gt=0)] = _env(
+        "TICKCAST_WS_REPLAY_MAX",
+        10_000,
+        "Most history documents one `since` replays per symbol (older ones: REST paging).",
+    )
+    ws_watchdog_interval_s: Annotated[float, Field(gt=0)] = _env(
+        "TICKCAST_WS_WATCHDOG_INTERVAL_S",
+        5.0,
+        "How often the watchdog checks the Firestore listeners.",
+    )
+    ws_listener_silence_s: Annotated[float, Field(ge=0)] = _env(
+        "TICKCAST_WS_LISTENER_SILENCE_S",
+        900.0,
+        "Restart the symbols listener after this long without a change (0 = never).",
+    )
+
+    @field_validator("ws_google_principals", "ws_allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
 
     @field_validator("topic_prefix")
     @classmethod
