@@ -2,18 +2,23 @@
 
 Usage::
 
-    python -m tickcast.bench.indicators [--points N] [--repeat R] [--seed S]
+    python -m tickcast.bench.indicators [--points N] [--repeat R] [--seed S] [--only NAME ...]
 
-For each indicator, one run feeds N points of a seeded geometric random walk
-to a fresh instance; the best of R runs (tickcast and talipp interleaved, so
-background load hits both alike) gives ns per update, loop and call included.
-TA-Lib's vectorised function on the same arrays gives ns per point: the floor
-no per-update Python API can reach. Memory is tracemalloc's peak while one
-tickcast instance takes N updates (inputs allocated beforehand), i.e. the
-bounded state plus one update's transient objects.
+Each run feeds N points of a seeded geometric random walk to one fresh
+tickcast instance and one fresh talipp instance in lock step, 5,000 updates
+at a time (a tickcast segment, then the same talipp segment), so background
+load on a shared machine hits both alike. Of R runs, each segment's fastest
+time is kept, which discards bursts of other work and nothing else (segments
+are the same updates at the same instance age in every run, so a cost that
+grows with history, like talipp's, still counts in full). The result is ns
+per update, loop and call included. TA-Lib's vectorised function on the same
+arrays gives ns per point: the floor no per-update Python API can reach.
+Memory is tracemalloc's peak while one tickcast instance is built and takes
+all N updates (inputs allocated beforehand): the bounded state plus one
+update's transient objects.
 
-Prints a Markdown table (paste it into docs/BENCHMARKS.md) preceded by the
-machine, Python version, date and command line.
+Prints a Markdown table (for docs/BENCHMARKS.md) after the date, command,
+machine and Python version.
 """
 
 from __future__ import annotations
@@ -42,29 +47,56 @@ from tickcast.indicators import (
     ZScore,
 )
 
-Feeder = Callable[[Any], int]
-"""Feeds the whole series to one instance; returns elapsed nanoseconds."""
+SEGMENT = 5_000
+"""Updates per timed segment."""
+
+Segments = list[list[Any]]
+Timer = Callable[[Callable[..., Any], list[Any]], int]
+"""Times one segment of updates through a bound ``update``/``add``; returns ns."""
+
+
+def _time_one_arg(update: Callable[..., Any], segment: list[Any]) -> int:
+    start = time.perf_counter_ns()
+    for x in segment:
+        update(x)
+    return time.perf_counter_ns() - start
+
+
+def _time_bars(update: Callable[..., Any], segment: list[Any]) -> int:
+    start = time.perf_counter_ns()
+    for high, low, close in segment:
+        update(high, low, close)
+    return time.perf_counter_ns() - start
+
+
+def _time_trades(update: Callable[..., Any], segment: list[Any]) -> int:
+    start = time.perf_counter_ns()
+    for price, volume in segment:
+        update(price, volume)
+    return time.perf_counter_ns() - start
 
 
 @dataclass(frozen=True)
 class Series:
-    """The benchmark inputs, built once: Python lists for updates, arrays for TA-Lib."""
+    """Benchmark inputs, built once: segmented Python lists for updates, arrays for TA-Lib."""
 
-    close: list[float]
-    bars: list[tuple[float, float, float]]
-    trades: list[tuple[float, float]]
-    ohlcv: list[Any]
-    arrays: dict[str, Any]
+    inputs: dict[str, Segments]  # "close", "bars", "trades", "ohlcv"
+    arrays: dict[str, Any]  # "close", "high", "low"
+    points: int
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
     tickcast: Callable[[], Any]
-    feed: Callable[[Any, Series], int]
-    talipp: Callable[[], Any] | None
-    talipp_feed: Callable[[Any, Series], int] | None
-    talib: Callable[[dict[str, Any]], object] | None
+    inputs: str
+    talipp: Callable[[], Any] | None = None
+    talipp_inputs: str = "close"
+    talib: Callable[[dict[str, Any]], object] | None = None
+
+    @property
+    def timer(self) -> Timer:
+        return {"bars": _time_bars, "trades": _time_trades}.get(self.inputs, _time_one_arg)
 
 
 @dataclass(frozen=True)
@@ -74,51 +106,6 @@ class Row:
     talipp_ns: float | None
     talib_ns: float | None
     tickcast_bytes: int
-
-
-def _feed_values(indicator: Any, series: Series) -> int:
-    update = indicator.update
-    values = series.close
-    start = time.perf_counter_ns()
-    for x in values:
-        update(x)
-    return time.perf_counter_ns() - start
-
-
-def _feed_bars(indicator: Any, series: Series) -> int:
-    update = indicator.update
-    bars = series.bars
-    start = time.perf_counter_ns()
-    for high, low, close in bars:
-        update(high, low, close)
-    return time.perf_counter_ns() - start
-
-
-def _feed_trades(indicator: Any, series: Series) -> int:
-    update = indicator.update
-    trades = series.trades
-    start = time.perf_counter_ns()
-    for price, volume in trades:
-        update(price, volume)
-    return time.perf_counter_ns() - start
-
-
-def _talipp_values(indicator: Any, series: Series) -> int:
-    add = indicator.add
-    values = series.close
-    start = time.perf_counter_ns()
-    for x in values:
-        add(x)
-    return time.perf_counter_ns() - start
-
-
-def _talipp_ohlcv(indicator: Any, series: Series) -> int:
-    add = indicator.add
-    bars = series.ohlcv
-    start = time.perf_counter_ns()
-    for bar in bars:
-        add(bar)
-    return time.perf_counter_ns() - start
 
 
 class _Noop:
@@ -136,24 +123,23 @@ def _cases() -> list[Case]:
     from talipp import indicators as tp
 
     return [
-        Case("SMA(20)", lambda: SMA(20), _feed_values, lambda: tp.SMA(20), _talipp_values,
-             lambda a: talib.SMA(a["close"], 20)),
-        Case("EMA(20)", lambda: EMA(20), _feed_values, lambda: tp.EMA(20), _talipp_values,
-             lambda a: talib.EMA(a["close"], 20)),
-        Case("RSI(14)", lambda: RSI(14), _feed_values, lambda: tp.RSI(14), _talipp_values,
-             lambda a: talib.RSI(a["close"], 14)),
-        Case("MACD(12,26,9)", MACD, _feed_values, lambda: tp.MACD(12, 26, 9), _talipp_values,
-             lambda a: talib.MACD(a["close"], 12, 26, 9)),
-        Case("BollingerBands(20,2)", lambda: BollingerBands(20, 2.0), _feed_values,
-             lambda: tp.BB(20, 2.0), _talipp_values,
-             lambda a: talib.BBANDS(a["close"], 20, 2.0, 2.0, MA_Type.SMA)),
-        Case("ATR(14)", lambda: ATR(14), _feed_bars, lambda: tp.ATR(14), _talipp_ohlcv,
-             lambda a: talib.ATR(a["high"], a["low"], a["close"], 14)),
-        Case("VWAP (talipp: OHLCV)", VWAP, _feed_trades, tp.VWAP, _talipp_ohlcv, None),
-        Case("LogReturn", LogReturn, _feed_values, None, None, None),
-        Case("RealizedVolatility(20)", lambda: RealizedVolatility(20), _feed_values,
-             None, None, None),
-        Case("ZScore(20)", lambda: ZScore(20), _feed_values, None, None, None),
+        Case("SMA(20)", lambda: SMA(20), "close", lambda: tp.SMA(20),
+             talib=lambda a: talib.SMA(a["close"], 20)),
+        Case("EMA(20)", lambda: EMA(20), "close", lambda: tp.EMA(20),
+             talib=lambda a: talib.EMA(a["close"], 20)),
+        Case("RSI(14)", lambda: RSI(14), "close", lambda: tp.RSI(14),
+             talib=lambda a: talib.RSI(a["close"], 14)),
+        Case("MACD(12,26,9)", MACD, "close", lambda: tp.MACD(12, 26, 9),
+             talib=lambda a: talib.MACD(a["close"], 12, 26, 9)),
+        Case("BollingerBands(20,2)", lambda: BollingerBands(20, 2.0), "close",
+             lambda: tp.BB(20, 2.0),
+             talib=lambda a: talib.BBANDS(a["close"], 20, 2.0, 2.0, MA_Type.SMA)),
+        Case("ATR(14)", lambda: ATR(14), "bars", lambda: tp.ATR(14), "ohlcv",
+             talib=lambda a: talib.ATR(a["high"], a["low"], a["close"], 14)),
+        Case("VWAP (talipp: OHLCV)", VWAP, "trades", tp.VWAP, "ohlcv"),
+        Case("LogReturn", LogReturn, "close"),
+        Case("RealizedVolatility(20)", lambda: RealizedVolatility(20), "close"),
+        Case("ZScore(20)", lambda: ZScore(20), "close"),
     ]  # fmt: skip
 
 
@@ -168,15 +154,20 @@ def _series(points: int, seed: int) -> Series:
     high = np.maximum(opened, close) * (1.0 + spread[0])
     low = np.minimum(opened, close) * (1.0 - spread[1])
     volume = np.floor(rng.lognormal(8.0, 1.0, points))
-    close_list = close.tolist()
-    columns = (opened.tolist(), high.tolist(), low.tolist(), close_list, volume.tolist())
-    bars = list(zip(high.tolist(), low.tolist(), close_list, strict=True))
+    columns = [c.tolist() for c in (opened, high, low, close, volume)]
+    flat: dict[str, list[Any]] = {
+        "close": columns[3],
+        "bars": list(zip(columns[1], columns[2], columns[3], strict=True)),
+        "trades": list(zip(columns[3], columns[4], strict=True)),
+        "ohlcv": [OHLCV(*bar) for bar in zip(*columns, strict=True)],
+    }
     return Series(
-        close=close_list,
-        bars=bars,
-        trades=list(zip(close_list, volume.tolist(), strict=True)),
-        ohlcv=[OHLCV(*bar) for bar in zip(*columns, strict=True)],
+        inputs={
+            key: [items[i : i + SEGMENT] for i in range(0, points, SEGMENT)]
+            for key, items in flat.items()
+        },
         arrays={"close": close, "high": high, "low": low},
+        points=points,
     )
 
 
@@ -192,10 +183,26 @@ def _best_batch(
 
 
 def _peak_bytes(case: Case, series: Series) -> int:
+    """tracemalloc peak of building one tickcast instance and feeding it every point.
+
+    Untimed loops: the clock's own int objects would be counted otherwise.
+    """
+    segments = series.inputs[case.inputs]
     tracemalloc.start()
     try:
-        indicator = case.tickcast()
-        case.feed(indicator, series)
+        update = case.tickcast().update
+        if case.inputs == "bars":
+            for segment in segments:
+                for high, low, close in segment:
+                    update(high, low, close)
+        elif case.inputs == "trades":
+            for segment in segments:
+                for price, volume in segment:
+                    update(price, volume)
+        else:
+            for segment in segments:
+                for x in segment:
+                    update(x)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -203,19 +210,26 @@ def _peak_bytes(case: Case, series: Series) -> int:
 
 
 def measure(case: Case, series: Series, repeat: int) -> Row:
-    """Best-of-``repeat`` ns per update for tickcast and talipp, interleaved."""
-    points = len(series.close)
-    ours = theirs = sys.maxsize
+    """ns per update for tickcast and talipp (paired segments), TA-Lib ns per point."""
+    ours_segments = series.inputs[case.inputs]
+    theirs_segments = series.inputs[case.talipp_inputs]
+    count = len(ours_segments)
+    ours = [sys.maxsize] * count
+    theirs = [sys.maxsize] * count
+    timer = case.timer
     for _ in range(repeat):
-        ours = min(ours, case.feed(case.tickcast(), series))
-        if case.talipp is not None and case.talipp_feed is not None:
-            theirs = min(theirs, case.talipp_feed(case.talipp(), series))
+        update = case.tickcast().update
+        add = case.talipp().add if case.talipp is not None else None
+        for i in range(count):
+            ours[i] = min(ours[i], timer(update, ours_segments[i]))
+            if add is not None:
+                theirs[i] = min(theirs[i], _time_one_arg(add, theirs_segments[i]))
     talib_ns = _best_batch(case.talib, series.arrays, repeat) if case.talib else None
     return Row(
         name=case.name,
-        tickcast_ns=ours / points,
-        talipp_ns=theirs / points if case.talipp is not None else None,
-        talib_ns=talib_ns / points if talib_ns is not None else None,
+        tickcast_ns=sum(ours) / series.points,
+        talipp_ns=sum(theirs) / series.points if case.talipp is not None else None,
+        talib_ns=talib_ns / series.points if talib_ns is not None else None,
         tickcast_bytes=_peak_bytes(case, series),
     )
 
@@ -254,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Per-update cost of tickcast indicators vs talipp and TA-Lib batch.",
     )
     parser.add_argument("--points", type=int, default=200_000, help="updates per run")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per indicator (best kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="runs per indicator (fastest of each segment kept)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="random-walk seed")
     parser.add_argument("--only", nargs="*", default=None, help="indicator name prefixes to run")
     args = parser.parse_args(argv)
@@ -269,22 +285,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         cases = [c for c in cases if any(c.name.startswith(p) for p in args.only)]
 
-    command = "python -m tickcast.bench.indicators " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    arguments = sys.argv[1:] if argv is None else argv
     print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}")
-    print(f"command: {command.strip()}")
+    print(f"command: {' '.join(['python -m tickcast.bench.indicators', *arguments])}")
     print(f"cpu: {_cpu_model()} ({os.cpu_count()} logical CPUs)")
     print(f"python: {platform.python_implementation()} {platform.python_version()}")
-    print(f"points: {args.points:,}  repeat: {args.repeat} (best run kept)\n")
+    print(
+        f"points: {args.points:,}  repeat: {args.repeat} "
+        f"(fastest of the runs kept per {SEGMENT:,}-update segment)\n"
+    )
 
     rows = []
     for case in cases:
         rows.append(measure(case, series, args.repeat))
         print(f"  measured {case.name}", file=sys.stderr, flush=True)
-    noop = min(_feed_values(_Noop(), series) for _ in range(args.repeat)) / args.points
+    noop = Case("no-op", _Noop, "close")
+    floor = measure(noop, series, args.repeat).tickcast_ns
     print(format_table(rows))
-    print(f"\nfloor: a Python loop calling a no-op method costs {noop:,.0f} ns/update here.")
+    print(f"\nfloor: a Python loop calling a no-op method costs {floor:,.0f} ns/update here.")
     return 0
 
 

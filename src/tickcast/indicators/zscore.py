@@ -5,8 +5,8 @@
 ``period``): the same window statistics as Bollinger Bands, so
 ``z == (x - middle) / std`` of ``BollingerBands(period)``. Including ``x``
 keeps the score bounded, ``|z| <= sqrt(period - 1)`` (one outlier among equal
-values), so one huge print cannot produce an unbounded feature. A window with no spread (say a run
-of zero-volume bars) gives 0.0.
+values), so one huge print cannot produce an unbounded feature. A window with
+no spread (say a run of zero-volume bars) gives 0.0.
 
 Warm-up: ``None`` for the first ``period - 1`` values; ``period`` must be >= 2.
 Accuracy: shifted, refreshed moments (see ``_window``); a window that becomes
