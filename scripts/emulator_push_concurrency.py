@@ -60,11 +60,11 @@ def main() -> None:
                 publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=ordered)
             )
             sub = pubsub_v1.SubscriberClient()
-            topic = f"projects/p/topics/t{int(ordered)}"
+            topic = f"projects/p/topics/push-test-{int(ordered)}"
             pub.create_topic(name=topic)
             sub.create_subscription(
                 request={
-                    "name": f"projects/p/subscriptions/s{int(ordered)}",
+                    "name": f"projects/p/subscriptions/push-test-{int(ordered)}",
                     "topic": topic,
                     "push_config": {"push_endpoint": f"http://127.0.0.1:{hport}/"},
                     "enable_message_ordering": ordered,
