@@ -39,7 +39,8 @@ locals {
       reads_models  = false
     }
     predict = {
-      subscriptions = { features = { ordered = true } }
+      # The clock lets predict catch up a coalesced latest write and flag stale feeds.
+      subscriptions = { features = { ordered = true }, clock = { ordered = false } }
       publishes     = ["deadletter"]
       # Firestore IAM is project-wide: there is no per-collection role.
       project_roles = ["roles/datastore.user"]

@@ -11,7 +11,9 @@ resource "google_cloud_scheduler_job" "clock" {
   pubsub_target {
     topic_name = module.topics.ids["clock"]
     data       = base64encode(jsonencode({ v = 1, source = "cloud-scheduler" }))
+    # `kind = "clock"` is how features and predict tell a clock tick from data.
     attributes = {
+      kind   = "clock"
       source = "cloud-scheduler"
     }
   }

@@ -80,6 +80,7 @@ def _config(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from tickcast.deploy import cost, stage
     from tickcast.local import cli as local_cli
+    from tickcast.predict import cli as predict_cli
 
     parser = argparse.ArgumentParser(
         prog="tickcast", description="Real-time market indicators and predictions."
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     local_cli.register(sub)
     stage.register(sub)
     cost.register(sub)
+    predict_cli.register(sub)
 
     rp = sub.add_parser("replay", help="publish a feed file to the raw topic")
     rp.add_argument("file", help="NDJSON of vendor messages, or CSV of OHLCV bars")

@@ -165,12 +165,24 @@ def test_predict_writes_latest_and_history(backends) -> None:
         .document("001709562601000")
         .get()
     )
-    assert hist.exists and hist.to_dict() == latest
+    assert hist.exists
+    history = hist.to_dict()
+    # History extends the latest document: the challenger's prediction and the TTL field.
+    assert {k: history[k] for k in latest} == latest
+    assert history["shadow"] is None and history["expire_at"].timestamp() > latest["seq"] / 1000
+    assert "shadow" not in latest and "expire_at" not in latest
     p = latest["prediction"]
     assert latest["seq"] == 1709562601000 and latest["ready"] is True
     assert 0 < p["p_up"] < 1 and p["direction"] in ("up", "down", "flat")
     assert p["confidence"] == pytest.approx(max(p["p_up"], 1 - p["p_up"]))
-    assert {f["name"] for f in p["factors"]} == {"momentum", "trend", "rsi_tilt"}
+    # The "why": the served model's inputs, largest contribution first.
+    from tickcast.predict.inputs import INPUT_NAMES
+
+    assert p["model_id"] == "logreg-daily"
+    names = [f["name"] for f in p["factors"]]
+    assert names and set(names) <= set(INPUT_NAMES)
+    sizes = [abs(f["contribution"]) for f in p["factors"]]
+    assert sizes == sorted(sizes, reverse=True)
     assert latest["trace"]["predict"] >= latest["trace"]["features"]
 
 

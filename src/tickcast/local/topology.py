@@ -27,6 +27,7 @@ PUSH_ROUTES: tuple[tuple[Topic, str, bool], ...] = (
     ("ticks", "features", True),
     ("clock", "features", False),
     ("features", "predict", True),
+    ("clock", "predict", False),
 )
 MAX_DELIVERY_ATTEMPTS = 10
 

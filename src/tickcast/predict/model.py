@@ -1,80 +1,92 @@
-"""The model interface every predictor implements, and the documented baseline.
+"""The model interface: a feature vector in, a `Prediction` out (pure).
 
-Baseline (`builtin:baseline`, not trained, no claimed skill): a fixed-weight
-logistic score over three volatility-normalised signals,
+Every model is a score in log-odds: `logit(p_up) = intercept + sum(contributions)`.
+That one shape makes the explanation exact (the factors add up to the score) and
+lets the ensemble blend models by pooling their log-odds.
 
-    x = [ret_1 / rv_20, sma_ratio / rv_20, (rsi_14 - 50) / 50]
-    p_up = sigmoid(w . x),  w = [0.30, 0.50, 0.40]
-
-i.e. short-term momentum, trend and RSI tilt. `direction` is `flat` when
-|p_up - 0.5| < FLAT_BAND, `confidence` = max(p_up, 1 - p_up), and
-`expected_return` = (2 p_up - 1) * rv_20 (one bar's typical move, signed).
-`factors` are the signed terms w_i * x_i, largest first: the "why".
+- `direction`: `flat` when |p_up - 0.5| < FLAT_BAND, else `up`/`down`.
+- `confidence` = max(p_up, 1 - p_up).
+- `expected_return` = (2 p_up - 1) * move_scale, where move_scale is the typical
+  absolute log return over the horizon, sqrt(2/pi) * rv_20 * sqrt(horizon_bars)
+  (the mean of |r| for a normal move with the recent per-bar volatility).
+- `factors`: the TOP_FACTORS largest contributions by magnitude, signed, in
+  log-odds; the intercept (the base rate) is not a factor.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Protocol
-
-import numpy as np
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from tickcast.schema import Factor, Prediction
 
 FLAT_BAND = 0.05
+TOP_FACTORS = 5
+
+Direction = Literal["up", "down", "flat"]
+Features = Mapping[str, float | None]
+
+
+@dataclass(frozen=True)
+class Logit:
+    """A model's score for one feature vector, in log-odds."""
+
+    intercept: float
+    contributions: tuple[tuple[str, float], ...]
+    move_scale: float  # typical |log return| over the horizon
+
+    @property
+    def value(self) -> float:
+        return self.intercept + sum(c for _, c in self.contributions)
 
 
 class Model(Protocol):
-    model_id: str
-    model_version: str
+    """What the predict stage serves: `tickcast.predict.registry` builds these from URIs."""
 
-    def predict(self, features: Mapping[str, float | None], horizon_bars: int) -> Prediction: ...
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def model_version(self) -> str: ...
+
+    @property
+    def horizon_bars(self) -> int: ...
+
+    def logit(self, features: Features) -> Logit: ...
+
+    def predict(self, features: Features) -> Prediction: ...
 
 
-def direction_of(p_up: float) -> str:
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)  # the other branch never overflows for very negative z
+    return e / (1.0 + e)
+
+
+def direction_of(p_up: float) -> Direction:
     if abs(p_up - 0.5) < FLAT_BAND:
         return "flat"
     return "up" if p_up > 0.5 else "down"
 
 
-class BaselineModel:
-    model_id = "baseline"
-    model_version = "1"
-    names = ("momentum", "trend", "rsi_tilt")
-    weights = np.array([0.30, 0.50, 0.40])
-
-    def inputs(self, f: Mapping[str, float | None]) -> np.ndarray:
-        vol = f.get("rv_20") or 0.0
-        vol = vol if vol > 1e-12 else 1e-12
-        x = np.array(
-            [
-                (f.get("ret_1") or 0.0) / vol,
-                (f.get("sma_ratio") or 0.0) / vol,
-                ((f.get("rsi_14") or 50.0) - 50.0) / 50.0,
-            ]
-        )
-        clipped: np.ndarray = np.clip(x, -5.0, 5.0)  # one outlier bar must not saturate the score
-        return clipped
-
-    def predict(self, features: Mapping[str, float | None], horizon_bars: int) -> Prediction:
-        terms = self.weights * self.inputs(features)
-        p_up = float(1.0 / (1.0 + math.exp(-float(terms.sum()))))
-        vol = features.get("rv_20") or 0.0
-        order = np.argsort(-np.abs(terms))
-        return Prediction(
-            model_id=self.model_id,
-            model_version=self.model_version,
-            horizon_bars=horizon_bars,
-            p_up=p_up,
-            direction=direction_of(p_up),  # type: ignore[arg-type]
-            confidence=max(p_up, 1.0 - p_up),
-            expected_return=(2.0 * p_up - 1.0) * vol,
-            factors=tuple(Factor(name=self.names[i], contribution=float(terms[i])) for i in order),
-        )
+def move_scale(features: Features, horizon_bars: int) -> float:
+    vol = features.get("rv_20") or 0.0
+    return math.sqrt(2.0 / math.pi) * vol * math.sqrt(horizon_bars)
 
 
-def load(uri: str) -> Model:
-    if uri == "builtin:baseline":
-        return BaselineModel()
-    raise ValueError(f"unknown model URI {uri!r} (this build serves builtin:baseline)")
+def to_prediction(model: Model, logit: Logit) -> Prediction:
+    p_up = sigmoid(logit.value)
+    top = sorted(logit.contributions, key=lambda nc: -abs(nc[1]))[:TOP_FACTORS]
+    return Prediction(
+        model_id=model.model_id,
+        model_version=model.model_version,
+        horizon_bars=model.horizon_bars,
+        p_up=p_up,
+        direction=direction_of(p_up),
+        confidence=max(p_up, 1.0 - p_up),
+        expected_return=(2.0 * p_up - 1.0) * logit.move_scale,
+        factors=tuple(Factor(name=n, contribution=c) for n, c in top),
+    )

@@ -16,6 +16,7 @@ import pytest
 from tfparse import ROOT, TF, Module, all_modules, block, comments, load_tfvars
 
 from tickcast.config import TOPICS, Settings
+from tickcast.local.topology import PUSH_ROUTES
 
 PUBLIC = ("allUsers", "allAuthenticatedUsers")
 
@@ -38,12 +39,11 @@ EXPECTED_ROLES: dict[str, set[tuple[str, str]]] = {
     },
 }
 
-# What each function is pushed from (and whether in ordering-key order).
-EXPECTED_SUBSCRIPTIONS = {
-    "ingest": {"raw": False},
-    "features": {"ticks": True, "clock": False},
-    "predict": {"features": True},
-}
+# What each function is pushed from (and whether in ordering-key order): the
+# same routes `tickcast local up` creates on the emulator, so the two agree.
+EXPECTED_SUBSCRIPTIONS: dict[str, dict[str, bool]] = {}
+for _topic, _function, _ordered in PUSH_ROUTES:
+    EXPECTED_SUBSCRIPTIONS.setdefault(_function, {})[_topic] = _ordered
 
 
 def function_dirs() -> set[str]:
@@ -353,7 +353,9 @@ def test_bridge_service_shape(root: Module) -> None:
 def test_clock_is_published_every_minute(root: Module) -> None:
     job = root.resources["google_cloud_scheduler_job.clock"]
     assert job["schedule"] == "* * * * *"
-    assert block(job["pubsub_target"])["topic_name"] == '${module.topics.ids["clock"]}'
+    target = block(job["pubsub_target"])
+    assert target["topic_name"] == '${module.topics.ids["clock"]}'
+    assert block(target["attributes"])["kind"] == "clock"  # how features and predict recognise it
 
 
 def test_monitoring_covers_the_required_signals(root: Module) -> None:
