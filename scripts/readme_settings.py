@@ -15,7 +15,9 @@ def main() -> None:
     text = README.read_text()
     if not BLOCK.search(text):
         raise SystemExit("README.md has no settings markers")
-    README.write_text(BLOCK.sub(lambda m: m.group(1) + Settings.markdown_table() + m.group(2), text))
+    README.write_text(
+        BLOCK.sub(lambda m: m.group(1) + Settings.markdown_table() + m.group(2), text)
+    )
 
 
 if __name__ == "__main__":

@@ -62,12 +62,12 @@ locals {
     TICKCAST_LOG_LEVEL    = var.log_level
   }
   function_env = {
-    ingest   = local.common_env
-    features = local.common_env
+    ingest   = merge(local.common_env, lookup(var.function_extra_env, "ingest", {}))
+    features = merge(local.common_env, lookup(var.function_extra_env, "features", {}))
     predict = merge(local.common_env, {
       TICKCAST_MODEL_URI    = var.model_uri
       TICKCAST_HORIZON_BARS = tostring(var.horizon_bars)
-    })
+    }, lookup(var.function_extra_env, "predict", {}))
   }
 
   bridge_env = {

@@ -177,8 +177,19 @@ variable "log_level" {
 
 variable "model_uri" {
   type        = string
-  description = "TICKCAST_MODEL_URI of the predict stage: builtin:baseline, or gs://<artifacts bucket>/models/... ."
-  default     = "builtin:baseline"
+  description = "TICKCAST_MODEL_URI of the predict stage: builtin:logreg-daily, builtin:baseline, ensemble, or gs://<artifacts bucket>/models/... ."
+  default     = "builtin:logreg-daily"
+}
+
+variable "function_extra_env" {
+  type        = map(map(string))
+  description = "Further tickcast settings per function (ingest, features, predict), e.g. { ingest = { TICKCAST_SESSION = \"09:30-16:00 America/New_York mon-fri\" } }. See the README's settings table."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.function_extra_env) : contains(["ingest", "features", "predict"], k)])
+    error_message = "function_extra_env keys must be ingest, features or predict."
+  }
 }
 
 variable "horizon_bars" {
