@@ -197,7 +197,9 @@ def test_latest_is_never_moved_backwards_and_older_bars_still_reach_history(make
 
 def test_history_has_expire_at_and_shadow_latest_has_neither(make, symbol) -> None:
     p, clock, db = make(
-        TICKCAST_SHADOW_MODEL_URI="builtin:logreg-daily", TICKCAST_PREDICTION_RETENTION_DAYS="7"
+        TICKCAST_MODEL_URI="builtin:baseline",
+        TICKCAST_SHADOW_MODEL_URI="builtin:logreg-daily",
+        TICKCAST_PREDICTION_RETENTION_DAYS="7",
     )
     seq = T0_MS + 1000
     clock.ms = seq + 1

@@ -35,8 +35,9 @@ def test_replayed_bars_are_valid_alpaca_input() -> None:
         Series("SPX", [OHLCV(10, 12, 9, 11, 400)] * 3),
         Series("COMP", [OHLCV(5, 6, 4, 5.5, 10)] * 2),
     ]
-    msgs = list(bar_messages(series, 1.0, backfill=3))
-    assert len(msgs) == 3
+    msgs = list(bar_messages(series, 1.0, backfill=1))
+    assert len(msgs) == 3  # the backfilled row, then two live ones
+    assert len(list(bar_messages(series, 1.0, backfill=3))) == 1  # a backfill is one batch
     now = msgs[0][0]
     parsed = formats.parse(
         msgs[0][1], "alpaca", now_ns=int(now * S), max_past_ns=3600 * S, max_future_ns=60 * S

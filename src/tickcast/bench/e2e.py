@@ -189,7 +189,7 @@ def measure(
         bar_seconds=args.bar_seconds,
         function_sources=sources,
         extra_env={
-            "TICKCAST_LOG_LEVEL": "WARNING",
+            "TICKCAST_LOG_LEVEL": os.environ.get("TICKCAST_BENCH_LOG_LEVEL", "WARNING"),
             "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/{7 if name == 'null' else 8}",
         },
     )
@@ -297,12 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         help="how long the volume check waits for the backlog",
     )
     p.add_argument("--json", type=Path, help="write the figures here")
+    p.add_argument("--logs", type=Path, help="keep the services' logs in this directory")
     args = p.parse_args(argv)
     for name in ("rate", "symbols", "duration", "window_ms"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
     with tempfile.TemporaryDirectory(prefix="tickcast-bench-") as tmp:
-        state = Path(tmp)
+        state = args.logs or Path(tmp)
         backends = Ports(redis=free_port(), pubsub=free_port(), firestore=free_port())
         base = LocalStack(
             root=repo_root(), state_dir=state / "backends", ports=backends, project="bench"

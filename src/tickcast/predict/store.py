@@ -8,9 +8,11 @@ redelivery sees what the first delivery wrote):
   writes  symbols/{SYM}/predictions/{S}        always (merge: keeps an earlier `score`)
           symbols/{SYM}                        if `plan.latest == "write"`
           .../predictions/{P}.score.<role>     each prediction whose horizon ended at S
-          models/{model_id}                    atomic increments of its live scores
           alerts/{SYM}-{seq}-{kind}            alerts past their cooldown
           symbols/{SYM}/state/alerts           their seqs
+
+After the commit, one batch adds the scores to `models/{model_id}` with atomic
+increments (outside the transaction: every symbol shares that document).
 
 A transient error raises (the transaction is retried by the client, then the
 message by Pub/Sub); the marks written with the scores make a retry a no-op.
@@ -129,8 +131,6 @@ class PredictStore:
                 t.set(sym_ref, latest)
             for p_seq, fields in _score_updates(plan.scores).items():
                 t.update(hist.document(history_id(p_seq)), fields)
-            for model_id, inc in _model_increments(plan.scores).items():
-                t.set(self.client.collection(MODELS).document(model_id), inc, merge=True)
             for a in plan.alerts:
                 t.set(
                     self.client.collection(ALERTS).document(a.doc_id),
@@ -141,6 +141,16 @@ class PredictStore:
             return plan
 
         result: BarPlan = txn(self.client.transaction())
+        # Model counters are shared by every symbol: incremented outside the per-symbol
+        # transaction, or every bar of every symbol would queue on one document's lock.
+        # The score marks above make scoring exactly-once per prediction; a crash between
+        # the commit and these increments under-counts, never double-counts.
+        increments = _model_increments(result.scores)
+        if increments:
+            batch = self.client.batch()
+            for model_id, inc in increments.items():
+                batch.set(self.client.collection(MODELS).document(model_id), inc, merge=True)
+            batch.commit()
         return result
 
     def write_latest(
