@@ -9,7 +9,9 @@ feeds, if the clock topic is routed here.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -52,6 +54,15 @@ class Predictor:
         self.pending = Pending()
         self.now_ns = now_ns
         self._published: set[tuple[str, str, str]] = set()
+        # One Firestore transaction per symbol at a time in this instance: a clock
+        # catch-up racing a bar commit on symbols/{SYM} makes both wait on the
+        # document's lock (seconds on the emulator). A busy symbol's catch-up waits.
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, symbol: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[symbol]
 
     # -- bars -------------------------------------------------------------------
     def on_features(self, fm: FeaturesMessage) -> dict[str, Any]:
@@ -97,7 +108,8 @@ class Predictor:
                 rules=self.rules,
             )
 
-        plan = self.store.commit_bar(fm.symbol, fm.seq, hist, latest, max(horizons), planner)
+        with self._lock(fm.symbol):
+            plan = self.store.commit_bar(fm.symbol, fm.seq, hist, latest, max(horizons), planner)
         if plan.latest == "write":
             self.pending.settled(fm.symbol, fm.seq)
         elif plan.latest == "recent":
@@ -125,16 +137,21 @@ class Predictor:
         """Write the latest documents this instance skipped whose interval has passed."""
         written = 0
         for held in self.pending.due(now_ms, exclude):
+            lock = self._lock(held.symbol)
+            if not lock.acquire(blocking=False):
+                continue  # a bar of this symbol is committing; still owed
             try:
                 decision, updated = self.store.write_latest(
                     held.symbol, held.seq, held.doc, now_ms, self.s.latest_min_interval_ms
                 )
-            except GoogleAPIError as exc:
+            except (GoogleAPIError, ValueError) as exc:  # ValueError: commit retries exhausted
                 # Still owed: the next message or clock tries again. This message is not at fault.
                 _log.warning(
                     "latest catch-up failed", extra={"symbol": held.symbol, "error": str(exc)}
                 )
                 continue
+            finally:
+                lock.release()
             if decision == "write":
                 written += 1
                 self.pending.settled(held.symbol, held.seq)
@@ -159,8 +176,16 @@ class Predictor:
                 now_ms,
                 int(doc.get("interval_s") or self.s.bar_seconds) * 1000,
             )
-            if alert is not None and self.store.commit_alert(alert, self.rules.cooldown_ms, now_ms):
-                raised += 1
+            if alert is None:
+                continue
+            lock = self._lock(alert.symbol)
+            if not lock.acquire(blocking=False):
+                continue  # the symbol is not silent after all: a bar is committing
+            try:
+                if self.store.commit_alert(alert, self.rules.cooldown_ms, now_ms):
+                    raised += 1
+            finally:
+                lock.release()
         _log.info("clock", extra={"stale_alerts": raised, "owed_latest": len(self.pending)})
         return raised
 
