@@ -78,6 +78,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tickcast.bridge import keys_cli
     from tickcast.deploy import cost, stage
     from tickcast.local import cli as local_cli
     from tickcast.predict import cli as predict_cli
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     stage.register(sub)
     cost.register(sub)
     predict_cli.register(sub)
+    keys_cli.register(sub)
 
     rp = sub.add_parser("replay", help="publish a feed file to the raw topic")
     rp.add_argument("file", help="NDJSON of vendor messages, or CSV of OHLCV bars")

@@ -93,7 +93,7 @@ class Settings(BaseModel):
     model_uri: str = _env(
         "TICKCAST_MODEL_URI",
         "builtin:logreg-daily",
-        "Live model: `builtin:NAME` (`logreg-daily`, `baseline`), `ensemble`, a path, `gs://…`, or a pointer JSON `{\"pointer\": uri}`.",
+        'Live model: `builtin:NAME` (`logreg-daily`, `baseline`), `ensemble`, a path, `gs://…`, or a pointer JSON `{"pointer": uri}`.',
     )
     horizon_bars: Annotated[int, Field(gt=0)] = _env(
         "TICKCAST_HORIZON_BARS", 1, "How many bars ahead a prediction looks."

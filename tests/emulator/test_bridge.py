@@ -146,7 +146,8 @@ def test_bad_client_messages_get_error_frames_and_the_connection_survives(backen
 
 
 def test_without_the_local_flag_clients_are_refused(backends) -> None:
-    app = create_app(Settings.from_env(backends.env))
+    # A silent client is refused once the auth deadline passes (a short one here).
+    app = create_app(Settings.from_env({**backends.env, "TICKCAST_WS_AUTH_DEADLINE_S": "0.5"}))
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         frame = ws.receive_json()
         assert (frame["type"], frame["code"]) == ("error", "unauthorized")

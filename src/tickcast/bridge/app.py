@@ -4,102 +4,157 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import generate_latest
 
 from tickcast import __version__, clients, log
 from tickcast.bridge import history
-from tickcast.bridge.hub import Client, Hub, SlowClient, bar_frame, prediction_frame
+from tickcast.bridge.apikeys import COLLECTION as API_KEYS
+from tickcast.bridge.auth import AuthError
+from tickcast.bridge.drain import RESTART_REASON, on_sigterm
 from tickcast.bridge.listener import CollectionListener
-from tickcast.bridge.protocol import (
-    Auth,
-    Ping,
-    ProtocolError,
-    RequestPrediction,
-    Subscribe,
-    Unsubscribe,
-    error_frame,
-    frame,
-    parse,
-)
+from tickcast.bridge.principal import Principal
+from tickcast.bridge.protocol import CLOSE_RESTART
+from tickcast.bridge.runtime import Bridge
+from tickcast.bridge.session import Session
+from tickcast.bridge.source import FirestoreSource, Source
+from tickcast.bridge.watchdog import Watchdog
 from tickcast.config import Settings, settings
 from tickcast.predict.store import SYMBOLS
+from tickcast.schema import SYMBOL_RE
 
 _log = log.get("bridge")
 
-HEARTBEAT_S = 15.0
-CLOSE_UNAUTHORIZED = 4401  # application close code: credentials missing or refused
-CLOSE_TOO_SLOW = 1013  # "try again later": the client could not keep up
 ALERTS = "alerts"
+SWEEP_S = 1.0
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.connections = Gauge(
-            "tickcast_bridge_connections", "Open WebSocket connections", registry=self.registry
-        )
-        self.frames = Counter(
-            "tickcast_bridge_client_frames",
-            "Client frames received",
-            ["result"],
-            registry=self.registry,
-        )
-        self.updates = Counter(
-            "tickcast_bridge_updates",
-            "Firestore document changes fanned out",
-            registry=self.registry,
-        )
+class _RedactTokens(logging.Filter):
+    """uvicorn logs each WebSocket's path with its query string: keep `?token=` out of logs."""
+
+    _token = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._token.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = self._token.sub(r"\1[redacted]", record.msg)
+        return True
 
 
-def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastAPI:
+def _redact_server_logs() -> None:
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
+
+
+async def request_principal(
+    request: Request,
+    token: Annotated[str | None, Query(description="API key or JWT (or use Authorization)")] = None,
+) -> Principal:
+    """REST reads need the same credentials as /ws, unless in local development."""
+    b: Bridge = request.app.state.bridge
+    header = request.headers.get("authorization", "")
+    bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+    credential = bearer or token
+    if credential is None:
+        if b.cfg.ws_allow_unauthenticated:
+            return b.local_principal
+        b.metrics.rejections.labels("unauthorized").inc()
+        raise HTTPException(401, "credentials required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return await b.auth.authenticate(credential)
+    except AuthError as exc:
+        b.metrics.rejections.labels(exc.code).inc()
+        raise HTTPException(
+            401, f"{exc.code}: {exc.message}", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+Caller = Annotated[Principal, Depends(request_principal)]
+
+
+def create_app(
+    s: Settings | None = None, firestore_client: Any = None, *, source: Source | None = None
+) -> FastAPI:
     cfg = s or settings()
     log.configure(cfg.log_level)
-    hub = Hub()
-    metrics = Metrics()
-    ids = itertools.count(1)
-    state: dict[str, Any] = {"listeners": [], "started": time.time()}
-
-    def fs() -> Any:
-        return firestore_client or clients.firestore_client(cfg.project_id)
+    data: Source = source or FirestoreSource(
+        lambda: firestore_client or clients.firestore_client(cfg.project_id)
+    )
+    b = Bridge.build(cfg, data)
+    hub = b.hub
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
+        _redact_server_logs()
         if cfg.ws_allow_unauthenticated:
             _log.warning(
-                "unauthenticated WebSocket access is ON (TICKCAST_WS_ALLOW_UNAUTHENTICATED): local development only"
+                "unauthenticated WebSocket access is ON (TICKCAST_WS_ALLOW_UNAUTHENTICATED): "
+                "local development only"
             )
-        else:
-            _log.info("WebSocket clients must authenticate")
 
-        def on_symbol(doc: dict[str, Any]) -> None:
-            metrics.updates.inc()
-            hub.on_symbol_doc(doc)
+        def on_symbols(batch: list[tuple[str, dict[str, Any]]]) -> None:
+            b.metrics.updates.inc(len(batch))
+            for _id, doc in batch:
+                hub.on_symbol_doc(doc)
 
-        listeners = [
-            CollectionListener(fs(), SYMBOLS, on_symbol, loop),
-            CollectionListener(fs(), ALERTS, hub.on_alert, loop),
+        def on_alerts(batch: list[tuple[str, dict[str, Any]]]) -> None:
+            for doc_id, doc in batch:
+                hub.on_alert(doc_id, doc)
+
+        def on_keys(batch: list[tuple[str, dict[str, Any]]]) -> None:
+            for key_id in b.keys.on_batch(batch):
+                hub.close_key(key_id, "revoked", "this API key was revoked")
+
+        b.listeners = [
+            CollectionListener(data, SYMBOLS, on_symbols, loop, restart_when_silent=True),
+            CollectionListener(data, ALERTS, on_alerts, loop),
+            CollectionListener(data, API_KEYS, on_keys, loop),
         ]
-        for listener in listeners:
+        for listener in b.listeners:
             listener.start()
-        state["listeners"] = listeners
-        beat = asyncio.create_task(_heartbeat(hub))
+        b.watchdog = Watchdog(b.listeners, cfg.ws_watchdog_interval_s, cfg.ws_listener_silence_s)
+        tasks = [
+            asyncio.create_task(_sweep(b)),
+            asyncio.create_task(b.watchdog.run()),
+        ]
+        uninstall = on_sigterm(loop, b.drainer)
         try:
             yield
         finally:
-            beat.cancel()
-            for listener in listeners:
-                listener.stop()
+            if uninstall is not None:
+                uninstall()
+            hub.close_all(CLOSE_RESTART, RESTART_REASON, flush=False)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(
+                *(asyncio.to_thread(lst.stop) for lst in b.listeners), return_exceptions=True
+            )
 
     app = FastAPI(title="tickcast ws_bridge", version=__version__, lifespan=lifespan)
+    app.state.bridge = b
+    app.state.hub = hub
+
+    def readable(who: Principal, symbol: str) -> None:
+        if not SYMBOL_RE.fullmatch(symbol):
+            raise HTTPException(422, f"invalid symbol {symbol!r}")
+        if not who.may_read(symbol):
+            raise HTTPException(403, f"not entitled to {symbol}")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> str:
@@ -112,36 +167,47 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        health = [lst.health() for lst in state["listeners"]]
-        ready = bool(health) and all(h["synced"] for h in health)
+        """Ready when every listener is active and synced and the instance is not draining."""
         return JSONResponse(
-            {"ready": ready, "listeners": health}, status_code=200 if ready else 503
+            {
+                "ready": b.ready,
+                "draining": b.drainer.draining,
+                "listeners": [lst.health() for lst in b.listeners],
+            },
+            status_code=200 if b.ready else 503,
         )
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:
+        """Counts only: open to monitoring, no market data."""
+        subs = hub.subscribers.values()
         return {
             "version": __version__,
-            "uptime_s": round(time.time() - state["started"], 1),
-            "connections": len(hub.clients),
-            "subscriptions": sum(len(c.subs) for c in hub.clients.values()),
+            "uptime_s": round(time.time() - b.started, 1),
+            "connections": len(hub.subscribers),
+            "subscriptions": hub.subscriptions,
             "symbols": len(hub.latest),
             "updates": hub.updates,
-            "frames_sent": sum(c.sent for c in hub.clients.values()),
-            "conflated": sum(c.conflated for c in hub.clients.values()),
+            "filled_from_history": hub.filled,
+            "frames_sent": sum(s.sent for s in subs),
+            "conflated": sum(s.outbox.conflated for s in subs),
+            "slow_drops": hub.slow_drops,
+            "listener_restarts": sum(lst.restarts for lst in b.listeners),
         }
 
     @app.get("/metrics", include_in_schema=False)
     async def prom() -> Response:
-        metrics.connections.set(len(hub.clients))
-        return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
+        b.metrics.connections.set(len(hub.subscribers))
+        b.metrics.subscriptions.set(hub.subscriptions)
+        return Response(generate_latest(b.metrics.registry), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/symbols")
-    async def list_symbols() -> list[dict[str, Any]]:
-        return [hub.latest[k] for k in sorted(hub.latest)]
+    async def list_symbols(who: Caller) -> list[dict[str, Any]]:
+        return [hub.latest[k] for k in sorted(hub.latest) if who.may_read(k)]
 
     @app.get("/v1/symbols/{symbol}")
-    async def latest(symbol: str) -> dict[str, Any]:
+    async def latest(symbol: str, who: Caller) -> dict[str, Any]:
+        readable(who, symbol)
         doc = hub.latest.get(symbol)
         if doc is None:
             raise HTTPException(404, f"no data for {symbol}")
@@ -150,151 +216,24 @@ def create_app(s: Settings | None = None, firestore_client: Any = None) -> FastA
     @app.get("/v1/symbols/{symbol}/predictions")
     async def predictions(
         symbol: str,
+        who: Caller,
         after: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=history.MAX_LIMIT),
     ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(history.after, fs(), symbol, after, limit)
+        readable(who, symbol)
+        return await asyncio.to_thread(data.history, symbol, after, None, limit)
 
-    @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        if not cfg.ws_allow_unauthenticated:
-            # API keys and JWTs belong to the bridge's auth layer; until one is
-            # configured nothing gets in (secure by default).
-            await websocket.send_text(error_frame("unauthorized", "credentials required"))
-            await websocket.close(code=CLOSE_UNAUTHORIZED)
-            return
-        client = Client(f"c{next(ids)}", websocket.send_text, cfg.ws_queue_size)
-        hub.add(client)
-        metrics.connections.inc()
-        sender = asyncio.create_task(client.run())
-        try:
-            client.send(
-                frame(
-                    "welcome",
-                    server="tickcast",
-                    version=__version__,
-                    channels=["predictions", "bars", "alerts"],
-                )
-            )
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text") or (message.get("bytes") or b"").decode(
-                    "utf-8", "replace"
-                )
-                await _dispatch(client, text)
-        except SlowClient as exc:
-            _log.warning("dropping slow client", extra={"client": client.id, "error": str(exc)})
-            with contextlib.suppress(Exception):
-                await websocket.close(code=CLOSE_TOO_SLOW)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            hub.remove(client)
-            metrics.connections.dec()
-            sender.cancel()
+        await Session(b, websocket).run()
 
-    async def _dispatch(client: Client, text: str) -> None:
-        if len(text.encode()) > cfg.ws_max_frame_bytes:
-            metrics.frames.labels("too_large").inc()
-            client.send(
-                error_frame(
-                    "frame_too_large", f"frames are limited to {cfg.ws_max_frame_bytes} bytes"
-                )
-            )
-            return
-        try:
-            msg = parse(text)
-        except ProtocolError as exc:
-            metrics.frames.labels(exc.code).inc()
-            client.send(error_frame(exc.code, exc.message))
-            return
-        metrics.frames.labels("ok").inc()
-        if isinstance(msg, Subscribe):
-            await _subscribe(client, msg)
-        elif isinstance(msg, Unsubscribe):
-            for sym in msg.symbol_list:
-                hub.unsubscribe(client, (msg.channel, sym))
-            client.send(frame("unsubscribed", channel=msg.channel, symbols=msg.symbol_list))
-        elif isinstance(msg, Ping):
-            client.send(frame("pong", id=msg.id, t=time.time_ns() // 1_000_000))
-        elif isinstance(msg, RequestPrediction):
-            client.send(_answer(msg))
-        elif isinstance(msg, Auth):
-            client.send(frame("authenticated", method="none", note="unauthenticated local mode"))
+    # A plain Starlette route: FastAPI's dependency solving per handshake costs
+    # more than the session itself, and /ws takes no parameters to solve.
+    app.router.add_websocket_route("/ws", ws)
 
-    async def _subscribe(client: Client, msg: Subscribe) -> None:
-        symbols = msg.symbol_list
-        client.send(frame("subscribed", channel=msg.channel, symbols=symbols))
-        render = bar_frame if msg.channel == "bars" else prediction_frame
-        for sym in symbols:
-            key = (msg.channel, sym)
-            since = (msg.since or {}).get(sym)
-            hub.subscribe(client, key)
-            if msg.channel == ALERTS:
-                continue
-            if since is None:
-                doc = hub.latest.get(sym)
-                if doc is not None:
-                    client.last_seq[key] = doc["seq"]
-                    client.send(render(doc, "snapshot"))
-                continue
-            # Hold live updates while history is read, then release the newer ones:
-            # no gap, no duplicate.
-            client.replaying.add(key)
-            client.last_seq[key] = since
-            try:
-                docs = await asyncio.to_thread(history.after, fs(), sym, since, history.MAX_LIMIT)
-                for doc in docs:
-                    client.last_seq[key] = doc["seq"]
-                    client.send(render(doc, replay=True))
-            finally:
-                client.finish_replay(key)
-
-    def _answer(msg: RequestPrediction) -> str:
-        t0 = time.perf_counter_ns()
-        doc = hub.latest.get(msg.symbol)
-        if doc is None:
-            return error_frame("not_found", f"no prediction for {msg.symbol} yet")
-        pred = doc.get("prediction")
-        notes = []
-        opts = msg.options
-        if opts.model and pred and opts.model != pred.get("model_id"):
-            notes.append(
-                f"model '{opts.model}' is not served here; answered with '{pred.get('model_id')}'"
-            )
-        if opts.horizon:
-            notes.append(
-                f"horizon '{opts.horizon}' requested; this prediction looks {doc.get('interval_s')}s x {pred.get('horizon_bars') if pred else '?'} bars ahead"
-            )
-        meets = (
-            None
-            if opts.confidence is None or pred is None
-            else pred["confidence"] >= opts.confidence
-        )
-        return frame(
-            "prediction_response",
-            id=msg.id,
-            symbol=msg.symbol,
-            seq=doc["seq"],
-            ready=doc.get("ready"),
-            reason=doc.get("reason"),
-            prediction=pred,
-            meets_confidence=meets,
-            notes=notes,
-            server_latency_us=(time.perf_counter_ns() - t0) // 1000,
-        )
-
-    app.state.hub = hub
     return app
 
 
-async def _heartbeat(hub: Hub) -> None:
+async def _sweep(b: Bridge) -> None:
     while True:
-        await asyncio.sleep(HEARTBEAT_S)
-        text = frame("heartbeat", t=time.time_ns() // 1_000_000)
-        for client in list(hub.clients.values()):
-            with contextlib.suppress(SlowClient):
-                client.send(text)
+        await asyncio.sleep(SWEEP_S)
+        b.hub.sweep()

@@ -1,143 +1,337 @@
-"""In-process fan-out: one sender task and one bounded outbox per client.
+"""In-process fan-out: one outbox and one sender task per client.
 
-A slow client never stalls the rest: `publish` only places a frame in each
-subscriber's outbox and wakes its sender. Live updates are conflated per
-(channel, symbol), so a client that falls behind gets the newest state, not a
-growing backlog; ordered frames (replies, replays) go in a bounded FIFO, and a
-client whose FIFO overflows is disconnected.
+A slow client never stalls the rest: fan-out only places a frame in each
+subscriber's outbox (see outbox.py) and wakes its sender. Each update is
+serialised once per channel and the same string goes to every subscriber.
+
+Firestore listeners deliver the *latest* document, so intermediate versions
+can be skipped (coalesced snapshots, throttled latest writes, a restarted
+listener). The hub therefore orders updates per symbol and, when a new seq is
+more than one bar past the last one it published, fills the hole from the
+history collection before publishing: live subscribers see every bar, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast import log
-from tickcast.bridge.protocol import frame
+from tickcast.bridge.outbox import Key, Outbox
+from tickcast.bridge.principal import Principal
+from tickcast.bridge.protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    error_frame,
+    frame,
+)
 
 _log = log.get("bridge")
 
-Key = tuple[str, str]  # (channel, symbol)
 SendText = Callable[[str], Awaitable[None]]
+# (symbol, after, until, limit) -> the newest `limit` history docs with after < seq <= until, ascending
+HistoryReader = Callable[[str, int, int, int], Awaitable[list[dict[str, Any]]]]
+FILL_MAX = 100  # longer holes are left to `since` replays and REST paging
+AGE_JITTER = 0.1  # spread age-outs so a deploy's reconnect wave does not repeat in lockstep
 
 
-class SlowClient(Exception):
-    pass
+class Subscriber:
+    """One connection's side of the hub: its outbox, subscriptions and sender."""
 
-
-class Client:
-    def __init__(self, client_id: str, send: SendText, max_queue: int) -> None:
-        self.id = client_id
+    def __init__(
+        self,
+        sub_id: str,
+        principal: Principal,
+        send: SendText,
+        outbox: Outbox,
+        max_age_s: float = float("inf"),
+    ) -> None:
+        self.id = sub_id
+        self.principal = principal
         self._send = send
-        self._ordered: deque[str] = deque()
-        self._live: dict[Key, str] = {}
-        self._max = max_queue
+        self.outbox = outbox
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self.stopped = asyncio.Event()  # tear the session down now, nothing more is sent
         self.subs: set[Key] = set()
         self.last_seq: dict[Key, int] = {}
-        self.replaying: set[Key] = set()
-        self.held: dict[Key, list[tuple[int, str]]] = {}
+        self.held: dict[Key, list[tuple[int, str]]] = {}  # live updates held during a replay
         self.sent = 0
-        self.conflated = 0
-        self.closed = False
+        self.connected_at = time.monotonic()
+        self.last_sent_at = self.connected_at
+        self.max_age_s = max_age_s * (1 - AGE_JITTER * random.random())
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._closing = False
 
+    # --- queueing (event loop only) ---
     def send(self, text: str) -> None:
-        if len(self._ordered) >= self._max:
-            raise SlowClient(f"client {self.id} is {len(self._ordered)} frames behind")
-        self._ordered.append(text)
+        """An ordered frame: replies, errors, replays, alerts."""
+        if self._closing:
+            return
+        self.outbox.put(text)
         self._wake.set()
+        self._check()
 
     def offer(self, key: Key, seq: int, text: str) -> None:
-        """A live update; dropped if not newer than what the client has."""
-        if key in self.replaying:
-            self.held.setdefault(key, []).append((seq, text))
+        """A live update; ignored unless newer than what this client has for `key`."""
+        if self._closing:
+            return
+        held = self.held.get(key)
+        if held is not None:
+            held.append((seq, text))
             return
         if seq <= self.last_seq.get(key, -1):
             return
         self.last_seq[key] = seq
-        if key in self._live:
-            self.conflated += 1
-        self._live[key] = text
+        self.outbox.put_update(key, seq, text)
         self._wake.set()
+        self._check()
+
+    def _check(self) -> None:
+        # Frames behind is checked on every frame (O(1)); age once a second in Hub.sweep.
+        box = self.outbox
+        if box.behind > box.max_lag_frames:
+            self.close(CLOSE_TOO_SLOW, f"too slow: {box.overdue()}", flush=False)
+
+    # --- replays (`since`) ---
+    def hold(self, key: Key) -> None:
+        self.held.setdefault(key, [])
+
+    def release(self, key: Key) -> None:
+        """End of a replay: live updates that arrived meanwhile follow, in order, once each."""
+        for seq, text in sorted(self.held.pop(key, []), key=lambda x: x[0]):
+            if seq > self.last_seq.get(key, -1):
+                self.last_seq[key] = seq
+                self.send(text)
+
+    async def wait_room(self) -> None:
+        """Replays wait here so a long history never overflows the outbox."""
+        while len(self.outbox) >= self.outbox.soft_limit and not self._closing:
+            self._room.clear()
+            await self._room.wait()
+
+    # --- closing ---
+    def close(self, code: int, reason: str, *, flush: bool) -> None:
+        """End the connection with `code`; `flush` lets queued frames go out first."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            if code == CLOSE_TOO_SLOW:
+                _log.warning("dropping slow client", extra={"client": self.id, "error": reason})
+        self._closing = True
+        if not flush:
+            self.outbox.clear()
+            self.stopped.set()
+        self._wake.set()
+        self._room.set()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     async def run(self) -> None:
-        while not self.closed:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._ordered or self._live:
-                if self._ordered:
-                    text = self._ordered.popleft()
-                else:
-                    key = next(iter(self._live))
-                    text = self._live.pop(key)
-                await self._send(text)
-                self.sent += 1
+        """The sender task: the only writer to this client's socket."""
+        low = max(1, self.outbox.soft_limit // 2)
+        while not self.stopped.is_set():
+            entry = self.outbox.pop()
+            if entry is None:
+                self._room.set()
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._send(entry.text)
+            self.outbox.sent(entry)
+            self.sent += 1
+            self.last_sent_at = time.monotonic()
+            if len(self.outbox) < low:
+                self._room.set()
 
-    def finish_replay(self, key: Key) -> None:
-        self.replaying.discard(key)
-        for seq, text in sorted(self.held.pop(key, []), key=lambda x: x[0]):
-            self.offer(key, seq, text)
+
+@dataclass
+class _Feed:
+    last: int | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    filling: bool = False
 
 
 class Hub:
-    def __init__(self) -> None:
-        self.clients: dict[str, Client] = {}
-        self.subscribers: dict[Key, set[Client]] = {}
+    def __init__(
+        self,
+        history: HistoryReader | None = None,
+        heartbeat_s: float = 15.0,
+    ) -> None:
+        self._history = history
+        self.heartbeat_s = heartbeat_s
+        self.subscribers: dict[str, Subscriber] = {}
+        self.by_key: dict[Key, set[Subscriber]] = {}
         self.latest: dict[str, dict[str, Any]] = {}  # symbol -> latest symbols/{SYM} doc
         self.updates = 0
-        self.on_drop: Callable[[Client, str], None] | None = None
+        self.filled = 0  # updates published from history to close a hole
+        self.fill_errors = 0
+        self.slow_drops = 0
+        self._feeds: dict[str, _Feed] = {}
+        self._alert_marks: dict[str, tuple[int, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, client: Client) -> None:
-        self.clients[client.id] = client
+    # --- membership ---
+    def add(self, s: Subscriber) -> None:
+        self.subscribers[s.id] = s
 
-    def remove(self, client: Client) -> None:
-        client.closed = True
-        client._wake.set()
-        self.clients.pop(client.id, None)
-        for key in client.subs:
-            self.subscribers.get(key, set()).discard(client)
-        client.subs.clear()
+    def remove(self, s: Subscriber) -> None:
+        if s.close_code == CLOSE_TOO_SLOW:
+            self.slow_drops += 1
+        self.subscribers.pop(s.id, None)
+        for key in s.subs:
+            self._discard(key, s)
+        s.subs.clear()
 
-    def subscribe(self, client: Client, key: Key) -> None:
-        client.subs.add(key)
-        self.subscribers.setdefault(key, set()).add(client)
+    def subscribe(self, s: Subscriber, key: Key) -> None:
+        s.subs.add(key)
+        self.by_key.setdefault(key, set()).add(s)
 
-    def unsubscribe(self, client: Client, key: Key) -> None:
-        client.subs.discard(key)
-        client.last_seq.pop(key, None)
-        subs = self.subscribers.get(key)
+    def unsubscribe(self, s: Subscriber, key: Key) -> None:
+        s.subs.discard(key)
+        s.last_seq.pop(key, None)
+        s.held.pop(key, None)
+        self._discard(key, s)
+
+    def _discard(self, key: Key, s: Subscriber) -> None:
+        subs = self.by_key.get(key)
         if subs is not None:
-            subs.discard(client)
+            subs.discard(s)
             if not subs:
-                del self.subscribers[key]
+                del self.by_key[key]
 
+    @property
+    def subscriptions(self) -> int:
+        return sum(len(s.subs) for s in self.subscribers.values())
+
+    # --- symbols/{SYM}: order, fill holes, publish ---
     def on_symbol_doc(self, doc: dict[str, Any]) -> None:
-        """A symbols/{SYM} change: update the cache and fan out, serialising once per channel."""
-        symbol = doc.get("symbol")
-        seq = doc.get("seq")
+        symbol, seq = doc.get("symbol"), doc.get("seq")
         if not isinstance(symbol, str) or not isinstance(seq, int):
             return
-        self.latest[symbol] = doc
-        self.updates += 1
-        doc.setdefault("trace", {})["bridge"] = time.time_ns()
-        for channel, render in (("predictions", prediction_frame), ("bars", bar_frame)):
-            subs = self.subscribers.get((channel, symbol))
-            if subs:
-                text = render(doc)
-                for client in list(subs):
-                    client.offer((channel, symbol), seq, text)
+        feed = self._feeds.setdefault(symbol, _Feed())
+        if feed.filling:
+            feed.pending.append(doc)
+            return
+        if feed.last is not None and seq <= feed.last:
+            return  # a redelivery, or a restarted listener's first snapshot
+        if feed.last is None or self._history is None or seq - feed.last <= _step_ms(doc):
+            feed.last = seq
+            self._publish(doc)
+            return
+        feed.filling = True
+        feed.pending.append(doc)
+        task = asyncio.get_running_loop().create_task(self._fill(symbol, feed))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def on_alert(self, doc: dict[str, Any]) -> None:
-        symbol = doc.get("symbol")
-        seq = doc.get("seq")
-        subs = self.subscribers.get(("alerts", str(symbol)))
-        if subs and isinstance(seq, int):
-            text = frame("alert", channel="alerts", symbol=symbol, seq=seq, data=doc)
-            for client in list(subs):
-                client.send(text)
+    async def _fill(self, symbol: str, feed: _Feed) -> None:
+        assert self._history is not None
+        try:
+            while feed.pending:
+                batch, feed.pending = feed.pending, []
+                last = feed.last if feed.last is not None else -1
+                newest = max(batch, key=lambda d: int(d["seq"]))
+                found: dict[int, dict[str, Any]] = {}
+                if int(newest["seq"]) - last > _step_ms(newest):
+                    try:
+                        got = await self._history(symbol, last, int(newest["seq"]), FILL_MAX)
+                    except Exception as exc:  # Firestore unavailable: publish what we have
+                        self.fill_errors += 1
+                        _log.warning(
+                            "history fill failed", extra={"symbol": symbol, "error": str(exc)}
+                        )
+                        got = []
+                    found = {d["seq"]: d for d in got if isinstance(d.get("seq"), int)}
+                arrived = {int(d["seq"]): d for d in batch}
+                self.filled += len(found.keys() - arrived.keys())
+                found.update(arrived)
+                for seq in sorted(s for s in found if s > last):
+                    feed.last = seq
+                    self._publish(found[seq])
+        finally:
+            feed.filling = False
+
+    def _publish(self, doc: dict[str, Any]) -> None:
+        symbol, seq = doc["symbol"], doc["seq"]
+        current = self.latest.get(symbol)
+        if current is None or seq >= current["seq"]:
+            self.latest[symbol] = doc
+        self.updates += 1
+        trace = doc.get("trace")
+        if not isinstance(trace, dict):
+            trace = doc["trace"] = {}
+        trace["bridge"] = time.time_ns()
+        for channel in ("predictions", "bars"):
+            subs = self.by_key.get((channel, symbol))
+            if subs:
+                text = bar_frame(doc) if channel == "bars" else prediction_frame(doc)
+                for s in list(subs):
+                    s.offer((channel, symbol), seq, text)
+
+    # --- alerts/{SYM}-{seq}-{kind}: events, never conflated ---
+    def on_alert(self, doc_id: str, doc: dict[str, Any]) -> None:
+        symbol, seq = doc.get("symbol"), doc.get("seq")
+        if not isinstance(symbol, str) or not isinstance(seq, int):
+            return
+        mark = (seq, doc_id)
+        if mark <= self._alert_marks.get(symbol, (-1, "")):
+            return  # already sent (a restarted listener replays the whole collection)
+        self._alert_marks[symbol] = mark
+        subs = self.by_key.get(("alerts", symbol))
+        if subs:
+            text = frame("alert", channel="alerts", symbol=symbol, seq=seq, id=doc_id, data=doc)
+            for s in list(subs):
+                s.send(text)
+
+    # --- housekeeping, once a second ---
+    def sweep(self) -> None:
+        """Drop laggards, end expired or aged connections, heartbeat idle ones."""
+        now, wall = time.monotonic(), time.time()
+        beat: str | None = None
+        for s in list(self.subscribers.values()):
+            if s.closing:
+                continue
+            reason = s.outbox.overdue()
+            expires = s.principal.expires_at
+            if reason is not None:
+                s.close(CLOSE_TOO_SLOW, f"too slow: {reason}", flush=False)
+            elif expires is not None and wall >= expires:
+                s.send(error_frame("token_expired", "the token expired: reconnect with a new one"))
+                s.close(CLOSE_UNAUTHORIZED, "token expired", flush=True)
+            elif now - s.connected_at >= s.max_age_s:
+                s.close(CLOSE_GOING_AWAY, "connection age limit: reconnect with since", flush=True)
+            elif not len(s.outbox) and now - s.last_sent_at >= self.heartbeat_s:
+                beat = beat or frame("heartbeat", t=int(wall * 1000))
+                s.send(beat)
+
+    def close_key(self, key_id: str, code: str, message: str) -> int:
+        """A revoked API key: its open connections end now."""
+        n = 0
+        for s in list(self.subscribers.values()):
+            if s.principal.key_id == key_id and not s.closing:
+                s.send(error_frame(code, message))
+                s.close(CLOSE_UNAUTHORIZED, message, flush=True)
+                n += 1
+        return n
+
+    def close_all(self, code: int, reason: str, *, flush: bool) -> None:
+        for s in list(self.subscribers.values()):
+            s.close(code, reason, flush=flush)
+
+
+def _step_ms(doc: dict[str, Any]) -> int:
+    interval = doc.get("interval_s")
+    return int(interval * 1000) if isinstance(interval, int | float) and interval > 0 else 0
 
 
 def prediction_frame(doc: dict[str, Any], type_: str = "prediction", **extra: Any) -> str:

@@ -1,7 +1,10 @@
-"""One Firestore listener per watched collection per instance, never one per client.
+"""One change listener per watched collection per instance, never one per client.
 
-The Python client calls back on its own thread; each change is handed to the
-event loop with `call_soon_threadsafe`, the only safe crossing.
+The Firestore client calls back on its own thread; each batch is handed to the
+event loop with `call_soon_threadsafe`, the only safe crossing. The callback
+never raises: an exception escaping it ends the client's consumer thread
+without a word (the known silent death of `on_snapshot`), and the watchdog
+would have to notice. Health is what the watchdog and /readyz read.
 """
 
 from __future__ import annotations
@@ -12,51 +15,103 @@ from collections.abc import Callable
 from typing import Any
 
 from tickcast import log
+from tickcast.bridge.source import Source, Watch
 
 _log = log.get("bridge.listener")
+
+Batch = list[tuple[str, dict[str, Any]]]
 
 
 class CollectionListener:
     def __init__(
         self,
-        client: Any,
+        source: Source,
         collection: str,
-        on_doc: Callable[[dict[str, Any]], None],
+        on_batch: Callable[[Batch], None],
         loop: asyncio.AbstractEventLoop,
+        *,
+        restart_when_silent: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
+        self._source = source
         self.collection = collection
-        self._on_doc = on_doc
+        self._on_batch = on_batch
         self._loop = loop
-        self._watch: Any = None
-        self.synced = False  # the first snapshot (every existing document) has arrived
+        self._clock = clock
+        self.restart_when_silent = restart_when_silent
+        self.watch: Watch | None = None
+        self.generation = 0  # bumped on each start: late callbacks of an old watch are dropped
+        self.synced = False  # the first batch (every existing document) has arrived
+        self.started_at = 0.0
         self.last_event = 0.0
         self.changes = 0
+        self.restarts = 0
+        self.errors = 0
+        self.last_error: str | None = None
 
     def start(self) -> None:
-        self._watch = self._client.collection(self.collection).on_snapshot(self._callback)
+        self.generation += 1
+        generation = self.generation
+        self.synced = False
+        self.started_at = self.last_event = self._clock()
+        self.watch = self._source.listen(self.collection, lambda b: self._callback(generation, b))
         _log.info("listening", extra={"collection": self.collection})
 
-    def _callback(self, _docs: Any, changes: Any, _read_time: Any) -> None:
-        for change in changes:
-            if change.type.name in ("ADDED", "MODIFIED"):
-                data = change.document.to_dict() or {}
-                self._loop.call_soon_threadsafe(self._on_doc, data)
-                self.changes += 1
-        self.last_event = time.monotonic()
-        self.synced = True
+    def _callback(self, generation: int, batch: Batch) -> None:
+        if generation != self.generation:
+            return
+        try:
+            if batch:
+                self._loop.call_soon_threadsafe(self._deliver, batch)
+            self.changes += len(batch)
+            self.last_event = self._clock()
+            self.synced = True
+        except Exception as exc:  # the loop is closing; never let the watch thread die of it
+            self.errors += 1
+            self.last_error = str(exc)
+
+    def _deliver(self, batch: Batch) -> None:
+        try:
+            self._on_batch(batch)
+        except Exception as exc:
+            self.errors += 1
+            self.last_error = str(exc)
+            _log.exception("listener batch failed", extra={"collection": self.collection})
 
     def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.unsubscribe()
-            self._watch = None
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            try:
+                watch.close()
+            except Exception as exc:  # a watch that already died may refuse to close
+                self.last_error = str(exc)
+
+    def restart(self, why: str) -> None:
+        _log.warning("restarting listener", extra={"collection": self.collection, "reason": why})
+        self.stop()
+        self.restarts += 1
+        self.last_error = why
+        self.start()
+
+    @property
+    def active(self) -> bool:
+        return self.watch is not None and bool(self.watch.is_active)
+
+    @property
+    def healthy(self) -> bool:
+        return self.active and self.synced
+
+    def silent_for(self) -> float:
+        return self._clock() - self.last_event
 
     def health(self) -> dict[str, Any]:
         return {
             "collection": self.collection,
+            "active": self.active,
             "synced": self.synced,
             "changes": self.changes,
-            "seconds_since_event": round(time.monotonic() - self.last_event, 1)
-            if self.last_event
-            else None,
+            "restarts": self.restarts,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "seconds_since_event": round(self.silent_for(), 1) if self.last_event else None,
         }

@@ -13,7 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tickcast.schema import Symbol
 
 Channel = Literal["predictions", "alerts", "bars"]
+CHANNELS: tuple[Channel, ...] = ("predictions", "bars", "alerts")
 MAX_SYMBOLS_PER_MESSAGE = 200
+MAX_TOKEN_CHARS = 8192
+
+# Close codes. 1xxx are RFC 6455's; 4xxx are this protocol's (RFC 6455 s7.4.2).
+CLOSE_GOING_AWAY = 1001  # connection aged out before Cloud Run's request timeout: reconnect
+CLOSE_RESTART = 1012  # instance draining (SIGTERM): reconnect with `since`
+CLOSE_TOO_SLOW = 1013  # the client fell too far behind: reconnect with `since`
+CLOSE_UNAUTHORIZED = 4401  # credentials missing, invalid, expired or revoked: do not retry as is
+CLOSE_TOO_MANY = 4429  # connection limit or message rate exceeded: back off
 
 
 class _Msg(BaseModel):
@@ -67,7 +76,7 @@ class RequestPrediction(_Msg):
 
 class Auth(_Msg):
     type: Literal["auth"]
-    token: str
+    token: Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
 
 
 ClientMessage = Annotated[

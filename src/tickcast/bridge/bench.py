@@ -1,0 +1,356 @@
+"""Loopback load benchmark of the bridge: N WebSocket clients on 127.0.0.1.
+
+    python -m tickcast.bridge.bench                       # 10,000 connections
+    python -m tickcast.bridge.bench --connections 200 --rounds 5 --json
+
+It starts the real app under uvicorn (serve.py's settings) in a child process
+fed from memory instead of Firestore, opens N connections from this single
+asyncio process (raising the open-files soft limit as far as the hard limit
+allows), authenticates each with an HS256 JWT and subscribes it to one of
+--symbols symbols, then publishes --rounds updates per symbol through the
+listener hand-off. It reports connect time, fan-out latency (hub -> client
+receive, so it includes this one client process's own receive backlog: an
+upper bound), server RSS, and how long a SIGTERM drain takes to close every
+client with 1012. It binds and connects to 127.0.0.1 only and stops by
+itself (--timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import websockets
+
+from tickcast.bridge import jwt_hs256
+from tickcast.bridge.sample import prediction_doc
+
+HOST = "127.0.0.1"  # loopback only, by construction
+FD_HEADROOM = 512
+
+
+@dataclass
+class Result:
+    connections: int
+    symbols: int
+    rounds: int
+    connect_s: float = 0.0
+    handshake_ms_p50: float = 0.0
+    handshake_ms_p99: float = 0.0
+    delivered: int = 0
+    expected: int = 0
+    fanout_ms_p50: float = 0.0
+    fanout_ms_p99: float = 0.0
+    fanout_ms_max: float = 0.0
+    publish_to_client_ms_p50: float = 0.0
+    publish_to_client_ms_p99: float = 0.0
+    server_rss_idle_mib: float = 0.0
+    server_rss_connected_mib: float = 0.0
+    server_rss_peak_mib: float = 0.0
+    client_rss_peak_mib: float = 0.0
+    server_cpu_connect_s: float = 0.0
+    server_cpu_fanout_s: float = 0.0
+    client_cpu_s: float = 0.0
+    drain_s: float = 0.0
+    closed_1012: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def raise_open_files(wanted: int) -> int:
+    """The soft RLIMIT_NOFILE up to `wanted` (the hard limit caps it); returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_mib(pid: int, field_name: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# --- the server process ---
+def serve(port: int) -> None:
+    import uvicorn
+
+    from tickcast.bridge.app import create_app
+    from tickcast.bridge.memory import MemorySource
+    from tickcast.bridge.serve import uvicorn_config
+    from tickcast.config import Settings
+
+    cfg = Settings.from_env(os.environ)
+    source = MemorySource()
+    app = create_app(cfg, source=source)
+
+    async def publish(docs: list[dict[str, Any]]) -> dict[str, int]:
+        # The same path as Firestore: a store thread, then call_soon_threadsafe.
+        for doc in docs:
+            source.put("symbols", doc["symbol"], doc)
+        return {"published": len(docs)}
+
+    app.add_api_route("/bench/publish", publish, methods=["POST"], include_in_schema=False)
+    uvicorn.Server(uvicorn_config(app, cfg, HOST, port, log_level="warning")).run()
+
+
+# --- the client side ---
+def _http(url: str, body: bytes | None = None, timeout: float = 30.0) -> int:
+    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status: int = r.status
+            return status
+    except OSError:
+        return 0
+
+
+class Client:
+    def __init__(self, index: int, symbol: str) -> None:
+        self.index = index
+        self.symbol = symbol
+        self.ws: Any = None
+        self.got = 0
+        self.close_code: int | None = None
+        self.closed_at = 0.0
+
+
+class Run:
+    """The client side: N connections, their receive tasks and what they measured."""
+
+    def __init__(self, args: argparse.Namespace, port: int, token: str, res: Result) -> None:
+        self.args, self.res = args, res
+        self.base = f"http://{HOST}:{port}"
+        self.url = f"ws://{HOST}:{port}/ws?token={token}"
+        self.symbols = [f"B{i:04d}" for i in range(args.symbols)]
+        self.clients = [
+            Client(i, self.symbols[i % len(self.symbols)]) for i in range(args.connections)
+        ]
+        self.receivers: list[asyncio.Task[None]] = []
+        self.fanout: list[float] = []
+        self.e2e: list[float] = []
+        self.finished = 0
+        self.all_in = asyncio.Event()
+
+    async def connect(self) -> None:
+        gate = asyncio.Semaphore(self.args.concurrency)
+        handshakes: list[float] = []
+
+        async def open_one(c: Client) -> None:
+            async with gate:
+                t = time.perf_counter()
+                c.ws = await websockets.connect(
+                    self.url, compression=None, ping_interval=None, max_size=2**20, open_timeout=120
+                )
+                await c.ws.recv()  # welcome
+                await c.ws.send(orjson.dumps({"type": "subscribe", "symbol": c.symbol}).decode())
+                await c.ws.recv()  # subscribed
+                handshakes.append((time.perf_counter() - t) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(open_one(c) for c in self.clients))
+        self.res.connect_s = time.perf_counter() - t0
+        self.res.handshake_ms_p50 = pct(handshakes, 0.5)
+        self.res.handshake_ms_p99 = pct(handshakes, 0.99)
+        self.receivers = [asyncio.create_task(self._receive(c)) for c in self.clients]
+
+    async def _receive(self, c: Client) -> None:
+        try:
+            async for raw in c.ws:
+                now = time.time_ns()
+                msg = orjson.loads(raw)
+                if msg.get("type") != "prediction":
+                    continue
+                trace = msg["data"]["trace"]
+                self.fanout.append((now - trace["bridge"]) / 1e6)
+                self.e2e.append((now - trace["event"]) / 1e6)
+                c.got += 1
+                if c.got == self.args.rounds:
+                    self.finished += 1
+                    if self.finished == len(self.clients):
+                        self.all_in.set()
+        except websockets.ConnectionClosed:
+            pass
+        c.close_code = c.ws.close_code
+        c.closed_at = time.monotonic()
+
+    async def publish(self) -> None:
+        for r in range(1, self.args.rounds + 1):
+            docs = [prediction_doc(s, r * 1000) for s in self.symbols]
+            await asyncio.to_thread(_http, f"{self.base}/bench/publish", orjson.dumps(docs))
+            await asyncio.sleep(self.args.interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.all_in.wait(), timeout=self.args.settle)
+        res = self.res
+        res.delivered = sum(c.got for c in self.clients)
+        res.expected = self.args.rounds * len(self.clients)
+        res.fanout_ms_p50, res.fanout_ms_p99 = pct(self.fanout, 0.5), pct(self.fanout, 0.99)
+        res.fanout_ms_max = max(self.fanout, default=0.0)
+        res.publish_to_client_ms_p50 = pct(self.e2e, 0.5)
+        res.publish_to_client_ms_p99 = pct(self.e2e, 0.99)
+
+    async def drain(self, server: subprocess.Popen[bytes], timeout: float) -> None:
+        t = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        _, pending = await asyncio.wait(self.receivers, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        closed = [c.closed_at for c in self.clients if c.closed_at]
+        self.res.drain_s = max(closed, default=t) - t
+        self.res.closed_1012 = sum(1 for c in self.clients if c.close_code == 1012)
+
+
+async def bench(args: argparse.Namespace) -> Result:
+    res = Result(args.connections, args.symbols, args.rounds)
+    limit = raise_open_files(args.connections + FD_HEADROOM)
+    if limit < args.connections + FD_HEADROOM:
+        res.notes.append(f"open-files limit {limit}: connections capped")
+        args.connections = res.connections = max(1, limit - FD_HEADROOM)
+    secret = secrets.token_urlsafe(32)
+    token = jwt_hs256.encode(
+        {
+            "sub": "bench",
+            "exp": time.time() + 3600,
+            "limits": {
+                "max_connections": args.connections + 10,
+                "max_subscriptions": args.connections + 10,
+                "messages_per_second": 100,
+            },
+        },
+        secret.encode(),
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "TICKCAST_WS_JWT_SECRET": secret,
+        "TICKCAST_WS_ALLOW_UNAUTHENTICATED": "false",
+        "TICKCAST_LOG_LEVEL": "WARNING",
+        "TICKCAST_WS_DRAIN_S": "8",
+    }
+    log = tempfile.NamedTemporaryFile(prefix="bridge-bench-", suffix=".log", delete=False)  # noqa: SIM115 - outlives this function for post-mortems
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tickcast.bridge.bench", "--serve", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while await asyncio.to_thread(_http, f"http://{HOST}:{port}/readyz", None, 2) != 200:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench server did not start; log: {log.name}")
+            await asyncio.sleep(0.1)
+        res.server_rss_idle_mib = rss_mib(server.pid)
+        run = Run(args, port, token, res)
+        cpu0 = cpu_s(server.pid)
+        await run.connect()
+        cpu1 = cpu_s(server.pid)
+        res.server_rss_connected_mib = rss_mib(server.pid)
+        await run.publish()
+        res.server_cpu_connect_s, res.server_cpu_fanout_s = cpu1 - cpu0, cpu_s(server.pid) - cpu1
+        res.server_rss_peak_mib = rss_mib(server.pid, "VmHWM")
+        res.client_rss_peak_mib = rss_mib(os.getpid(), "VmHWM")
+        res.client_cpu_s = cpu_s(os.getpid())
+        await run.drain(server, timeout=15)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=30)
+    return res
+
+
+def report(res: Result) -> str:
+    delivered = f"{res.delivered}/{res.expected}"
+    lines = [
+        f"connections            {res.connections} ({res.symbols} symbols, {res.rounds} rounds)",
+        f"connect all            {res.connect_s:.2f} s "
+        f"({res.connections / max(res.connect_s, 1e-9):.0f}/s; handshake+subscribe "
+        f"p50 {res.handshake_ms_p50:.1f} ms, p99 {res.handshake_ms_p99:.1f} ms)",
+        f"updates delivered      {delivered}",
+        f"fan-out hub->client    p50 {res.fanout_ms_p50:.1f} ms, p99 {res.fanout_ms_p99:.1f} ms, "
+        f"max {res.fanout_ms_max:.1f} ms",
+        f"publish->client        p50 {res.publish_to_client_ms_p50:.1f} ms, "
+        f"p99 {res.publish_to_client_ms_p99:.1f} ms",
+        f"server RSS             idle {res.server_rss_idle_mib:.0f} MiB, connected "
+        f"{res.server_rss_connected_mib:.0f} MiB, peak {res.server_rss_peak_mib:.0f} MiB "
+        f"({(res.server_rss_peak_mib - res.server_rss_idle_mib) * 1024 / max(res.connections, 1):.1f}"
+        " KiB/connection)",
+        f"client RSS peak        {res.client_rss_peak_mib:.0f} MiB",
+        f"CPU                    server {res.server_cpu_connect_s:.1f} s connecting + "
+        f"{res.server_cpu_fanout_s:.1f} s fanning out; client {res.client_cpu_s:.1f} s",
+        f"SIGTERM drain          {res.closed_1012}/{res.connections} closed with 1012 in "
+        f"{res.drain_s:.2f} s",
+    ]
+    return "\n".join(lines + [f"note: {n}" for n in res.notes])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--connections", type=int, default=10_000)
+    p.add_argument("--symbols", type=int, default=100, help="clients are spread over these")
+    p.add_argument("--rounds", type=int, default=10, help="updates per symbol")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
+    p.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
+    p.add_argument("--settle", type=float, default=30.0, help="wait for the last updates (s)")
+    p.add_argument("--timeout", type=float, default=600.0, help="hard stop for the whole run (s)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if min(args.connections, args.symbols, args.rounds, args.concurrency) < 1:
+        p.error("--connections, --symbols, --rounds and --concurrency must be positive")
+    try:
+        import uvloop
+
+        factory: Any = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        res = runner.run(asyncio.wait_for(bench(args), args.timeout))
+    if args.json:
+        print(orjson.dumps(vars(res), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(report(res))
+    return 0 if res.delivered == res.expected and res.closed_1012 == res.connections else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,388 @@
+"""One WebSocket connection: origin, authentication, admission, then three
+tasks (reader, sender, stop signal) until one of them ends the connection.
+
+The reader never writes to the socket; every frame goes through the
+subscriber's outbox, so the sender task is the socket's only writer and a
+client that stops reading only ever blocks its own sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import WebSocket
+
+from tickcast import __version__, log
+from tickcast.bridge import history
+from tickcast.bridge.admission import TokenBucket
+from tickcast.bridge.auth import AuthError
+from tickcast.bridge.hub import Subscriber, bar_frame, prediction_frame
+from tickcast.bridge.origins import origin_allowed
+from tickcast.bridge.outbox import Key, Outbox
+from tickcast.bridge.principal import Principal
+from tickcast.bridge.protocol import (
+    CHANNELS,
+    CLOSE_RESTART,
+    CLOSE_TOO_MANY,
+    CLOSE_UNAUTHORIZED,
+    Auth,
+    Ping,
+    ProtocolError,
+    RequestPrediction,
+    Subscribe,
+    Unsubscribe,
+    error_frame,
+    frame,
+    parse,
+)
+from tickcast.bridge.runtime import Bridge
+
+_log = log.get("bridge")
+
+CLOSE_WAIT_S = 1.0  # a close frame that cannot be written in this long is abandoned
+ORIGIN_REFUSED = 1008  # before accept: uvicorn answers the handshake with HTTP 403
+
+
+def _text(message: Mapping[str, Any]) -> str:
+    text = message.get("text")
+    if text is not None:
+        return str(text)
+    return bytes(message.get("bytes") or b"").decode("utf-8", "replace")
+
+
+def _consume(task: asyncio.Task[Any]) -> BaseException | None:
+    """A finished task's exception, marked as retrieved (no 'never retrieved' noise)."""
+    if task.cancelled() or not task.done():
+        return None
+    return task.exception()
+
+
+class Session:
+    def __init__(self, bridge: Bridge, ws: WebSocket) -> None:
+        self.b = bridge
+        self.cfg = bridge.cfg
+        self.ws = ws
+        self._replays: dict[Key, asyncio.Task[None]] = {}
+
+    # --- connection lifecycle ---
+    async def run(self) -> None:
+        ws, b = self.ws, self.b
+        if not origin_allowed(
+            ws.headers.get("origin"), ws.headers.get("host"), self.cfg.ws_allowed_origins
+        ):
+            b.metrics.rejections.labels("origin").inc()
+            await ws.close(code=ORIGIN_REFUSED)
+            return
+        await ws.accept()
+        if b.drainer.draining:
+            await self._refuse(CLOSE_RESTART, "draining", "this instance is shutting down")
+            return
+        principal = await self._authenticate()
+        if principal is None:
+            return
+        if not b.admission.connect(principal):
+            await self._refuse(
+                CLOSE_TOO_MANY,
+                "too_many_connections",
+                f"at most {principal.limits.max_connections} connections for this credential",
+            )
+            return
+        sub = Subscriber(
+            b.next_id(),
+            principal,
+            ws.send_text,
+            Outbox(self.cfg.ws_queue_size, self.cfg.ws_max_lag_frames, self.cfg.ws_max_lag_s),
+            max_age_s=self.cfg.ws_max_connection_s,
+        )
+        b.hub.add(sub)
+        b.metrics.connections.inc()
+        # One line per accepted connection: a log-based metric counts them (Terraform).
+        _log.info("client connected", extra={"client": sub.id, "principal": principal.id})
+        try:
+            await self._serve(sub)
+        finally:
+            b.admission.disconnect(principal, len(sub.subs))
+            b.hub.remove(sub)
+            b.metrics.connections.dec()
+            _log.info(
+                "client disconnected",
+                extra={
+                    "client": sub.id,
+                    "code": sub.close_code,
+                    "reason": sub.close_reason,
+                    "sent": sub.sent,
+                    "conflated": sub.outbox.conflated,
+                },
+            )
+
+    async def _serve(self, sub: Subscriber) -> None:
+        sub.send(
+            frame(
+                "welcome",
+                server="tickcast",
+                version=__version__,
+                channels=list(CHANNELS),
+                auth=sub.principal.describe(),
+                heartbeat_s=self.cfg.ws_heartbeat_s,
+            )
+        )
+        reader = asyncio.create_task(self._read(sub))
+        sender = asyncio.create_task(sub.run())
+        stop = asyncio.create_task(sub.stopped.wait())
+        tasks = {reader, sender, stop}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Cancel without awaiting: this task may itself be cancelled (server
+            # shutdown), and a cleanup that awaits would swallow or re-raise that.
+            for t in (*tasks, *self._replays.values()):
+                t.cancel()
+                t.add_done_callback(_consume)
+        gone = reader in done or (sender in done and _consume(sender) is not None)
+        if sub.close_code is not None and not gone:
+            self.b.metrics.closes.labels(str(sub.close_code)).inc()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.ws.close(code=sub.close_code, reason=sub.close_reason[:120]),
+                    CLOSE_WAIT_S,
+                )
+
+    async def _refuse(self, code: int, error: str, message: str) -> None:
+        self.b.metrics.rejections.labels(error).inc()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.send_text(error_frame(error, message)), CLOSE_WAIT_S)
+            await asyncio.wait_for(self.ws.close(code=code, reason=error), CLOSE_WAIT_S)
+
+    # --- authentication: ?token= or a first {"type":"auth"} message ---
+    async def _authenticate(self) -> Principal | None:
+        token = self.ws.query_params.get("token")
+        if token is None and self.cfg.ws_allow_unauthenticated:
+            return self.b.local_principal
+        if token is None:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), self.cfg.ws_auth_deadline_s)
+            except TimeoutError:
+                await self._refuse(
+                    CLOSE_UNAUTHORIZED,
+                    "unauthorized",
+                    f"send {{type: 'auth', token}} within {self.cfg.ws_auth_deadline_s:g} s",
+                )
+                return None
+            if message["type"] == "websocket.disconnect":
+                return None
+            text = _text(message)
+            try:
+                msg = None if len(text) > self.cfg.ws_max_frame_bytes else parse(text)
+            except ProtocolError:
+                msg = None
+            if not isinstance(msg, Auth):
+                await self._refuse(
+                    CLOSE_UNAUTHORIZED,
+                    "unauthorized",
+                    "credentials required: ?token= or a first message {type: 'auth', token}",
+                )
+                return None
+            token = msg.token
+        try:
+            return await self.b.auth.authenticate(token)
+        except AuthError as exc:
+            await self._refuse(CLOSE_UNAUTHORIZED, exc.code, exc.message)
+            return None
+
+    # --- client messages ---
+    async def _read(self, sub: Subscriber) -> None:
+        bucket = TokenBucket(sub.principal.limits.messages_per_second)
+        refused_in_a_row = 0
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if sub.closing:
+                continue  # closing: drain the socket, act on nothing
+            if not bucket.take():
+                refused_in_a_row += 1
+                self.b.metrics.frames.labels("rate_limited").inc()
+                rate = sub.principal.limits.messages_per_second
+                sub.send(
+                    error_frame("rate_limited", f"at most {rate:g} messages per second: ignored")
+                )
+                # A client that keeps flooding after a full second's worth of refusals is cut off.
+                if refused_in_a_row > bucket.capacity:
+                    sub.close(CLOSE_TOO_MANY, "rate limit exceeded", flush=True)
+                continue
+            refused_in_a_row = 0
+            await self._dispatch(sub, _text(message))
+
+    async def _dispatch(self, sub: Subscriber, text: str) -> None:
+        if len(text.encode()) > self.cfg.ws_max_frame_bytes:
+            self.b.metrics.frames.labels("too_large").inc()
+            sub.send(
+                error_frame(
+                    "frame_too_large", f"frames are limited to {self.cfg.ws_max_frame_bytes} bytes"
+                )
+            )
+            return
+        try:
+            msg = parse(text)
+        except ProtocolError as exc:
+            self.b.metrics.frames.labels(exc.code).inc()
+            sub.send(error_frame(exc.code, exc.message))
+            return
+        self.b.metrics.frames.labels("ok").inc()
+        if isinstance(msg, Subscribe):
+            self._subscribe(sub, msg)
+        elif isinstance(msg, Unsubscribe):
+            self._unsubscribe(sub, msg)
+        elif isinstance(msg, Ping):
+            sub.send(frame("pong", id=msg.id, t=time.time_ns() // 1_000_000))
+        elif isinstance(msg, RequestPrediction):
+            sub.send(self._answer(sub, msg))
+        elif isinstance(msg, Auth):
+            await self._reauthenticate(sub, msg.token)
+
+    def _subscribe(self, sub: Subscriber, msg: Subscribe) -> None:
+        symbols = msg.symbol_list
+        refused = sub.principal.forbidden(symbols)
+        if refused:
+            sub.send(error_frame("forbidden", f"not entitled to: {', '.join(refused)}"))
+            return
+        keys = [(msg.channel, s) for s in symbols]
+        new = [k for k in keys if k not in sub.subs]
+        if not self.b.admission.subscribe(sub.principal, len(new)):
+            sub.send(
+                error_frame(
+                    "too_many_subscriptions",
+                    f"at most {sub.principal.limits.max_subscriptions} subscriptions "
+                    "for this credential",
+                )
+            )
+            return
+        sub.send(frame("subscribed", channel=msg.channel, symbols=symbols))
+        render = bar_frame if msg.channel == "bars" else prediction_frame
+        for key in keys:
+            self.b.hub.subscribe(sub, key)
+            if msg.channel == "alerts":
+                continue
+            since = (msg.since or {}).get(key[1])
+            if since is None:
+                doc = self.b.hub.latest.get(key[1])
+                if doc is not None and doc["seq"] > sub.last_seq.get(key, -1):
+                    sub.last_seq[key] = doc["seq"]
+                    sub.send(render(doc, "snapshot"))
+                continue
+            # Live updates wait while history is read, then only newer ones follow:
+            # no gap, no duplicate.
+            previous = self._replays.pop(key, None)
+            if previous is not None:
+                previous.cancel()
+            sub.hold(key)
+            sub.last_seq[key] = since
+            self._replays[key] = asyncio.create_task(self._replay(sub, key, since, render))
+
+    async def _replay(
+        self, sub: Subscriber, key: Key, since: int, render: Callable[..., str]
+    ) -> None:
+        symbol, cap = key[1], self.cfg.ws_replay_max
+        cursor, sent = since, 0
+        try:
+            while sent < cap:
+                page = min(history.MAX_LIMIT, cap - sent)
+                docs = await asyncio.to_thread(self.b.source.history, symbol, cursor, None, page)
+                for doc in docs:
+                    await sub.wait_room()
+                    if key not in sub.subs or sub.closing:
+                        return
+                    cursor = sub.last_seq[key] = int(doc["seq"])
+                    sub.send(render(doc, replay=True))
+                    sent += 1
+                if len(docs) < page:
+                    break
+            else:
+                sub.send(
+                    error_frame(
+                        "replay_truncated",
+                        f"replayed {cap} updates after {since}; page older ones with "
+                        f"GET /v1/symbols/{symbol}/predictions?after=",
+                    )
+                )
+        except Exception as exc:  # history unavailable: say so, then go live
+            _log.warning("replay failed", extra={"symbol": symbol, "error": str(exc)})
+            sub.send(error_frame("replay_failed", "history is unavailable; live updates follow"))
+        finally:
+            if key in sub.subs:
+                sub.release(key)
+            if self._replays.get(key) is asyncio.current_task():
+                del self._replays[key]
+
+    def _unsubscribe(self, sub: Subscriber, msg: Unsubscribe) -> None:
+        removed = 0
+        for symbol in msg.symbol_list:
+            key = (msg.channel, symbol)
+            if key in sub.subs:
+                self.b.hub.unsubscribe(sub, key)
+                removed += 1
+            task = self._replays.pop(key, None)
+            if task is not None:
+                task.cancel()
+        self.b.admission.unsubscribe(sub.principal, removed)
+        sub.send(frame("unsubscribed", channel=msg.channel, symbols=msg.symbol_list))
+
+    def _answer(self, sub: Subscriber, msg: RequestPrediction) -> str:
+        t0 = time.perf_counter_ns()
+        if not sub.principal.may_read(msg.symbol):
+            return error_frame("forbidden", f"not entitled to: {msg.symbol}")
+        doc = self.b.hub.latest.get(msg.symbol)
+        if doc is None:
+            return error_frame("not_found", f"no prediction for {msg.symbol} yet")
+        pred = doc.get("prediction")
+        notes = []
+        opts = msg.options
+        if opts.model and pred and opts.model != pred.get("model_id"):
+            notes.append(
+                f"model '{opts.model}' is not served here; answered with '{pred.get('model_id')}'"
+            )
+        if opts.horizon:
+            bars = pred.get("horizon_bars") if pred else "?"
+            notes.append(
+                f"horizon '{opts.horizon}' requested; this prediction looks "
+                f"{doc.get('interval_s')}s x {bars} bars ahead"
+            )
+        meets = (
+            None
+            if opts.confidence is None or pred is None
+            else pred["confidence"] >= opts.confidence
+        )
+        return frame(
+            "prediction_response",
+            id=msg.id,
+            symbol=msg.symbol,
+            seq=doc["seq"],
+            ready=doc.get("ready"),
+            reason=doc.get("reason"),
+            prediction=pred,
+            meets_confidence=meets,
+            notes=notes,
+            server_latency_us=(time.perf_counter_ns() - t0) // 1000,
+        )
+
+    async def _reauthenticate(self, sub: Subscriber, token: str) -> None:
+        """A fresh token for the same identity (e.g. before a JWT expires)."""
+        try:
+            fresh = await self.b.auth.authenticate(token)
+        except AuthError as exc:
+            sub.send(error_frame(exc.code, exc.message))
+            return
+        if fresh.id != sub.principal.id:
+            sub.send(
+                error_frame(
+                    "already_authenticated",
+                    f"this connection is {sub.principal.name}; open another for {fresh.name}",
+                )
+            )
+            return
+        sub.principal = fresh
+        sub.send(frame("authenticated", **fresh.describe()))
