@@ -39,20 +39,34 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    import asyncio
+
     from tickcast import tail
+    from tickcast.bridge.reconnect import follow
     from tickcast.schema import SYMBOL_RE
 
     bad = [s for s in args.symbols if not SYMBOL_RE.fullmatch(s)]
     if bad:
         raise TickcastError(f"invalid symbol(s): {', '.join(bad)}")
     url = args.url or os.environ.get("TICKCAST_WS_URL", "ws://127.0.0.1:8080/ws")
-    count = args.count
-    tail.run(
-        url,
-        args.symbols,
-        channel=args.channel,
-        token=args.token or os.environ.get("TICKCAST_TOKEN"),
-        stop=lambda st: count is not None and st.updates >= count,
+    seen = 0
+
+    def show(msg: dict[str, object]) -> None:
+        nonlocal seen
+        seen += 1
+        print(tail.describe(msg), flush=True)
+
+    # Reconnects with `since` after a drop (a bridge restart, Cloud Run's request
+    # timeout), so each update prints once and none is missed.
+    asyncio.run(
+        follow(
+            url,
+            args.symbols,
+            show,
+            channel=args.channel,
+            token=args.token or os.environ.get("TICKCAST_TOKEN"),
+            stop=lambda: args.count is not None and seen >= args.count,
+        )
     )
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,7 +75,3 @@ async def tail(
             if stop(stats):
                 break
     return stats
-
-
-def run(url: str, symbols: Sequence[str], **kw: Any) -> TailStats:
-    return asyncio.run(tail(url, symbols, **kw))
