@@ -114,11 +114,19 @@ class PredictStore:
             .limit(lookback)
         )
 
+        # The query runs before the transaction and only names the documents; the
+        # transaction reads them by id. A query inside a transaction locks a range
+        # (on the emulator, far more than this symbol's history), so every symbol's
+        # bar would queue behind every other's.
+        previous_refs = [d.reference for d in previous_q.select([]).stream()]
+
         @firestore.transactional
         def txn(t: firestore.Transaction) -> BarPlan:
-            snaps = {d.reference.path: d for d in t.get_all([sym_ref, state_ref])}
+            snaps = {d.reference.path: d for d in t.get_all([sym_ref, state_ref, *previous_refs])}
             cur, state = snaps[sym_ref.path], snaps[state_ref.path]
-            previous = [d.to_dict() or {} for d in t.get(previous_q)]
+            previous = [
+                snaps[r.path].to_dict() or {} for r in previous_refs if snaps[r.path].exists
+            ]
             reads = BarReads(
                 latest_seq=int(cur.get("seq")) if cur.exists else None,
                 latest_updated_ms=_int_or_none(cur.to_dict(), "updated_at") if cur.exists else None,
