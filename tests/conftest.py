@@ -110,8 +110,8 @@ class Puller:
 def puller(backends: Backends) -> Iterator[object]:
     made: list[Puller] = []
 
-    def make(topic: str) -> Puller:
-        p = Puller(backends.project, topic)
+    def make(topic: str, project: str | None = None) -> Puller:
+        p = Puller(project or backends.project, topic)
         made.append(p)
         return p
 
@@ -124,3 +124,9 @@ def puller(backends: Backends) -> Iterator[object]:
 def symbol() -> str:
     """A symbol no other test uses, so tests sharing the emulators never meet."""
     return "T" + uuid.uuid4().hex[:6].upper()
+
+
+@pytest.fixture
+def drop_push_subscriptions(backends: Backends) -> object:
+    """Delete a project's push subscriptions (keep one by name) on the session emulator."""
+    return _drop_push_subscriptions

@@ -72,9 +72,8 @@ def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
     assert got.open == sequential.open
 
 
-def test_lost_state_is_reported_until_warm_again(backends, symbol: str) -> None:
+def test_lost_state_is_reported_until_warm_again(backends, puller, symbol: str) -> None:
     """Redis wiped under a running instance: features say `state_lost`, never a wrong value."""
-    from conftest import Puller
     from tickcast.features.bars import NS_PER_MS
     from tickcast.features.stage import _apply, _store
     from tickcast.schema import FeaturesMessage
@@ -86,7 +85,7 @@ def test_lost_state_is_reported_until_warm_again(backends, symbol: str) -> None:
             "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/3",
         }
     )
-    out = Puller(backends.project, "tickcast-features")
+    out = puller("tickcast-features")
     t0 = (T0 // 1_000_000_000) * 1_000_000_000
 
     def bar(i: int) -> None:  # one trade per second: each closes the bar before
@@ -115,7 +114,6 @@ def test_lost_state_is_reported_until_warm_again(backends, symbol: str) -> None:
     assert after[-1].features["sma_10"] == pytest.approx(
         sum(100 + (i % 7) for i in range(69, 79)) / 10
     )
-    out.close()
     _store.cache_clear()
 
 

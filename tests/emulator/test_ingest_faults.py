@@ -32,10 +32,8 @@ SYMBOLS = ("FLTA", "FLTB", "FLTC")
 
 
 def test_redis_killed_and_restarted_mid_stream_loses_and_doubles_nothing(
-    backends, tmp_path: Path
+    backends, puller, drop_push_subscriptions, tmp_path: Path
 ) -> None:
-    from conftest import Puller, _drop_push_subscriptions
-
     project = "tickcast-faults"
     redis_port, ingest_port = free_port(), free_port()
     env = {
@@ -67,10 +65,10 @@ def test_redis_killed_and_restarted_mid_stream_loses_and_doubles_nothing(
             n: f"http://127.0.0.1:{ingest_port}/" for n in ("ingest", "features", "predict")
         }
         create_topology(env, project, endpoints)
-        _drop_push_subscriptions(
+        drop_push_subscriptions(
             project, keep=f"projects/{project}/subscriptions/tickcast-raw-ingest"
         )
-        ticks = Puller(project, "tickcast-ticks")
+        ticks = puller("tickcast-ticks", project)
         s = Settings.from_env(env)
         now = time.time_ns()
         expected: set[int] = set()
@@ -115,7 +113,6 @@ def test_redis_killed_and_restarted_mid_stream_loses_and_doubles_nothing(
         assert "Error" in log or "ConnectionError" in log, (
             "the outage never reached ingest: the test proved nothing"
         )
-        ticks.close()
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 
 import google.cloud.pubsub_v1 as pubsub_v1
@@ -40,12 +40,29 @@ def deadletter_subscription(s: Settings) -> str:
     return f"projects/{s.project_id}/subscriptions/{s.topic_prefix}deadletter-inspect"
 
 
+@contextlib.contextmanager
+def _emulator(env: Mapping[str, str]) -> Iterator[None]:
+    """The Pub/Sub client finds the emulator through the environment, read when a
+    client is built: set it for that moment only, so this process's own settings
+    (a test session's, say) are left as they were."""
+    key = "PUBSUB_EMULATOR_HOST"
+    saved = os.environ.get(key)
+    os.environ[key] = env[key]
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
+
+
 def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str, str]) -> None:
-    """Create topics and subscriptions (idempotent). Points this process at the emulator."""
-    os.environ.update(env)
+    """Create topics and subscriptions (idempotent) on the emulator `env` names."""
     s = Settings.from_env(env)
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
+    with _emulator(env):
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
     for name in TOPICS:
         with contextlib.suppress(gexc.AlreadyExists):
             publisher.create_topic(name=s.topic_path(name))
@@ -72,13 +89,14 @@ def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str
 
 
 @cache
-def _clock_publisher() -> pubsub_v1.PublisherClient:
-    return pubsub_v1.PublisherClient()
+def _clock_publisher(host: str) -> pubsub_v1.PublisherClient:
+    with _emulator({"PUBSUB_EMULATOR_HOST": host}):
+        return pubsub_v1.PublisherClient()
 
 
 def publish_clock(env: Mapping[str, str], project: str) -> None:
     s = Settings.from_env(env)
     now = time.time_ns()
-    _clock_publisher().publish(s.topic_path("clock"), b'{"now_ns": %d}' % now, kind="clock").result(
-        timeout=10
-    )
+    _clock_publisher(env["PUBSUB_EMULATOR_HOST"]).publish(
+        s.topic_path("clock"), b'{"now_ns": %d}' % now, kind="clock"
+    ).result(timeout=10)
