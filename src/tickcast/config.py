@@ -48,7 +48,7 @@ class Settings(BaseModel):
     clock_lag_ms: Annotated[int, Field(ge=0, le=3_600_000)] = _env(
         "TICKCAST_CLOCK_LAG_MS",
         2000,
-        "A clock message closes only bars that ended this long before it (plus grace): ticks still in flight are not made late.",
+        "The clock closes a symbol's bars only when no ticks arrived for this long, and only bars that ended this long before it (plus grace): ticks in flight or in a backlog are not made late.",
     )
     state_ttl_s: Annotated[int, Field(gt=0)] = _env(
         "TICKCAST_STATE_TTL_S",

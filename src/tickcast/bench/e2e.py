@@ -321,6 +321,6 @@ def main(argv: list[str] | None = None) -> int:
             base.stop()
     result = report(runs, args)
     if args.json:
-        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str))
     bad = [r for r in result["runs"].values() if isinstance(r["volume_check"], dict)]
     return 1 if bad else 0

@@ -52,6 +52,7 @@ class Record:
         self.features = FeatureSet.from_state(raw["ind"]) if "ind" in raw else FeatureSet()
         self.batches: list[str] = raw.get("batches", [])
         self.outbox: list[list[Any]] = raw.get("outbox", [])  # [[batch, [msg, ...]], ...]
+        self.arrived_ms: int = int(raw.get("arrived_ms", 0))  # wall time of the last ticks
         self.fresh = not raw
 
     def dump(self) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class Record:
             "ind": self.features.state(),
             "batches": self.batches[-RECENT_BATCHES:],
             "outbox": self.outbox[-OUTBOX_BATCHES:],
+            "arrived_ms": self.arrived_ms,
             **({"lost": True} if self.lost else {}),
         }
 
@@ -108,6 +110,7 @@ def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], tra
         bars = rec.bars.add(sorted(ticks, key=lambda t: t.ts))
         produced = _vectors(s, symbol, rec, bars, trace)
         rec.batches.append(batch_id)
+        rec.arrived_ms = time.time_ns() // 1_000_000
         if produced:
             rec.outbox.append([batch_id, [m.decode() for m in produced]])
         return rec.dump(), produced
@@ -146,6 +149,10 @@ def _advance(s: Settings, store: StateStore, symbol: str, now_ns: int, batch_id:
         rec = Record(s, raw, lost)
         if batch_id in rec.batches or raw is None:
             return rec.dump(), []
+        if time.time_ns() // 1_000_000 - rec.arrived_ms < s.clock_lag_ms:
+            # Ticks are still arriving (perhaps from a backlog): they close bars by
+            # their own event time. Closing by wall time now would make them late.
+            return raw, []
         bars = rec.bars.advance(now_ns)
         if not bars:
             return raw, []  # nothing due: leave the record untouched
