@@ -116,7 +116,11 @@ def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], tra
         return rec.dump(), produced
 
     produced = _store(s.redis_url, s.state_ttl_s).update(
-        symbol, s.bar_seconds, step, int(time.time() * 1000)
+        symbol,
+        s.bar_seconds,
+        step,
+        int(time.time() * 1000),
+        event_ms=max(t.ts for t in ticks) // 1_000_000,
     )
     publish(s, "features", [(m, symbol, {}) for m in produced])
     return len(produced)
@@ -130,17 +134,19 @@ def on_clock(msg: PushedMessage, s: Settings) -> int:
     except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
         raise PermanentError("invalid_clock_message", str(exc)) from None
     store = _store(s.redis_url, s.state_ttl_s)
+    lag_ns = s.clock_lag_ms * 1_000_000
+    close_ns = now_ns - lag_ns
+    event_ms, arrival_ms = store.progress(s.bar_seconds)
+    if time.time_ns() // 1_000_000 - arrival_ms < s.clock_lag_ms:
+        # Ticks are flowing: time is as far as the market's event time has got, not
+        # the wall clock, so a pipeline working off a backlog never has bars closed
+        # under the ticks still queued for them.
+        close_ns = min(close_ns, event_ms * 1_000_000 - lag_ns)
     since = now_ns // 1_000_000 - s.state_ttl_s * 1000
     total = 0
     for symbol in store.active_symbols(s.bar_seconds, since):
         # The clock id keeps a redelivered clock message idempotent like a batch.
-        total += _advance(
-            s,
-            store,
-            symbol,
-            now_ns - s.clock_lag_ms * 1_000_000,
-            f"clock:{msg.message_id or now_ns}",
-        )
+        total += _advance(s, store, symbol, close_ns, f"clock:{msg.message_id or now_ns}")
     return total
 
 

@@ -29,6 +29,13 @@ end
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'data', ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+local event = tonumber(ARGV[7])
+if event > 0 then
+  redis.call('HSET', KEYS[3], 'arrival', ARGV[5])
+  if event > tonumber(redis.call('HGET', KEYS[3], 'event') or '0') then
+    redis.call('HSET', KEYS[3], 'event', ARGV[7])
+  end
+end
 return {1, ARGV[2], ''}
 """
 
@@ -45,6 +52,11 @@ def state_key(symbol: str, interval_s: int) -> str:
 
 
 EPOCH_KEY = "tickcast:epoch"
+
+
+def progress_key(interval_s: int) -> str:
+    """Hash of the market's progress: newest event time (ms) committed, and when (wall ms)."""
+    return f"tickcast:progress:{interval_s}"
 
 
 def active_key(interval_s: int) -> str:
@@ -69,6 +81,7 @@ class StateStore:
         interval_s: int,
         fn: Callable[[dict[str, Any] | None, bool], tuple[dict[str, Any], T]],
         now_ms: int,
+        event_ms: int = 0,
     ) -> T:
         """Apply `fn(current record or None, lost) -> (new record, result)` atomically.
 
@@ -90,8 +103,8 @@ class StateStore:
             new, result = fn(rec, lost)
             data = orjson.dumps(new)
             ok, cur_rev, cur = self._cas(
-                keys=[key, active_key(interval_s)],
-                args=[rev, rev + 1, data, self._ttl, now_ms, symbol],
+                keys=[key, active_key(interval_s), progress_key(interval_s)],
+                args=[rev, rev + 1, data, self._ttl, now_ms, symbol, event_ms],
             )
             if int(ok) == 1:
                 self._cache[key] = (rev + 1, data)
@@ -123,6 +136,11 @@ class StateStore:
 
     def forget(self) -> None:
         self._cache.clear()
+
+    def progress(self, interval_s: int) -> tuple[int, int]:
+        """(newest event ms committed by any symbol, wall ms of that commit)."""
+        event, arrival = self._redis.hmget(progress_key(interval_s), "event", "arrival")
+        return int(event or 0), int(arrival or 0)
 
     def active_symbols(self, interval_s: int, since_ms: int) -> list[str]:
         return [
