@@ -191,6 +191,7 @@ def measure(
         extra_env={
             "TICKCAST_LOG_LEVEL": os.environ.get("TICKCAST_BENCH_LOG_LEVEL", "WARNING"),
             "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/{7 if name == 'null' else 8}",
+            "TICKCAST_BAR_GRACE_MS": str(args.grace_ms),
         },
     )
     run = Run(name)
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         "--drain", type=float, default=3.0, help="extra seconds to wait for the last bars"
     )
     p.add_argument("--only", choices=("real", "null"), help="measure one pipeline")
+    p.add_argument("--grace-ms", type=int, default=250, help="TICKCAST_BAR_GRACE_MS of the stack")
     p.add_argument(
         "--check-volume",
         action="store_true",

@@ -107,7 +107,19 @@ def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], tra
             # Redelivery: republish what this batch produced, if anything.
             again = [m.encode() for b, msgs in rec.outbox if b == batch_id for m in msgs]
             return rec.dump(), again
+        late_before = rec.bars.late
         bars = rec.bars.add(sorted(ticks, key=lambda t: t.ts))
+        if rec.bars.late > late_before:
+            # Counted and dropped by policy; logged so the loss is visible (a
+            # log-based metric), and a hint that TICKCAST_BAR_GRACE_MS is too short.
+            _log.warning(
+                "late ticks dropped",
+                extra={
+                    "symbol": symbol,
+                    "late": rec.bars.late - late_before,
+                    "late_total": rec.bars.late,
+                },
+            )
         produced = _vectors(s, symbol, rec, bars, trace)
         rec.batches.append(batch_id)
         rec.arrived_ms = time.time_ns() // 1_000_000
