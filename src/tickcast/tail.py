@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +16,6 @@ import websockets
 class TailStats:
     updates: int = 0
     ready: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
 
 
 def describe(msg: dict[str, Any]) -> str:
@@ -68,9 +67,6 @@ async def tail(
                 doc = msg.get("data") or {}
                 if doc.get("prediction"):
                     stats.ready += 1
-                ev = (doc.get("trace") or {}).get("event")
-                if ev and kind != "snapshot":
-                    stats.latencies_ms.append((time.time_ns() - ev) / 1e6)
                 on_update(msg)
             if stop(stats):
                 break

@@ -53,7 +53,6 @@ class Record:
         self.batches: list[str] = raw.get("batches", [])
         self.outbox: list[list[Any]] = raw.get("outbox", [])  # [[batch, [msg, ...]], ...]
         self.arrived_ms: int = int(raw.get("arrived_ms", 0))  # wall time of the last ticks
-        self.fresh = not raw
 
     def dump(self) -> dict[str, Any]:
         return {

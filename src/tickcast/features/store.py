@@ -134,9 +134,6 @@ class StateStore:
         if self._epoch is None:
             self._was_lost(False)
 
-    def forget(self) -> None:
-        self._cache.clear()
-
     def progress(self, interval_s: int) -> tuple[int, int]:
         """(newest event ms committed by any symbol, wall ms of that commit)."""
         event, arrival = self._redis.hmget(progress_key(interval_s), "event", "arrival")
