@@ -124,3 +124,31 @@ def _index(messages: list[tuple[float, bytes]], doc: dict) -> int:
     first = orjson.loads(messages[0][1])[0]
     ts_ms = int(datetime.fromisoformat(first["t"][:26] + "+00:00").timestamp() * 1000)
     return (doc["bar"]["t"] - (ts_ms - ts_ms % 1000)) // 1000
+
+
+def test_poison_messages_are_dead_lettered_once_and_never_loop(stack: LocalStack, puller) -> None:
+    """Through the emulator's real push: bad input is acked after it reaches the
+    dead-letter topic with its reason, so it is neither retried nor lost."""
+    s = Settings.from_env(stack.env())
+    dead = puller("tickcast-deadletter", stack.project)
+    poison = [
+        b'{"T":"t","S":',
+        b"\x00\x01binary",
+        b'[{"T":"t","S":"AAPL","p":-5,"s":1,"t":"2024-01-01T00:00:00Z"}]',
+    ]
+    for body in poison:
+        publish(s, "raw", [(body, "", {})])
+    got = dead.pull(len(poison), timeout_s=30)
+    assert len(got) == len(poison)
+    bodies = [m.data for m in got]
+    # Whole bodies that cannot be parsed go as they came; a bad element of a batch
+    # goes as that element's own bytes.
+    assert poison[0] in bodies and poison[1] in bodies
+    (element,) = [b for b in bodies if b not in poison[:2]]
+    assert orjson.loads(element) == orjson.loads(poison[2])[0]
+    assert all(
+        m.attributes["stage"] == "ingest" and m.attributes["reason"] and m.attributes["error"]
+        for m in got
+    )
+    # Acked, not redelivered: nothing more arrives through a retry round.
+    assert dead.pull(1, timeout_s=5) == []
