@@ -21,6 +21,9 @@ from pathlib import Path
 
 import orjson
 
+from tickcast.csvbars import ohlcv_columns
+from tickcast.errors import TickcastError
+
 NS = 1_000_000_000
 
 
@@ -73,26 +76,25 @@ def alpaca_trades(
     return out
 
 
+class ReplayError(TickcastError, ValueError):
+    """A feed file that cannot be replayed: a one-line message from the CLI."""
+
+
 def read_csv(path: Path, symbol: str | None) -> list[Series]:
     by_symbol: dict[str, list[OHLCV]] = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None:
-            raise ValueError(f"{path}: empty CSV")
-        cols = {c.lower().strip(): c for c in reader.fieldnames}
-        missing = [c for c in ("open", "high", "low", "close", "volume") if c not in cols]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        cols = ohlcv_columns(reader.fieldnames, path, ReplayError)
         for n, rec in enumerate(reader, start=2):
             sym = (rec.get(cols["symbol"]) if "symbol" in cols else None) or symbol
             if not sym:
-                raise ValueError(f"{path}:{n}: no symbol column; pass --symbol")
+                raise ReplayError(f"{path}:{n}: no symbol column; pass --symbol")
             try:
                 row = OHLCV(
                     *(float(rec[cols[c]]) for c in ("open", "high", "low", "close", "volume"))
                 )
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{n}: {exc}") from None
+                raise ReplayError(f"{path}:{n}: {exc}") from None
             by_symbol.setdefault(sym.upper(), []).append(row)
     return [Series(s, rows) for s, rows in by_symbol.items()]
 

@@ -58,9 +58,13 @@ def settings(backends: Any, **over: str) -> Settings:
 
 
 def wait_synced(client: TestClient, symbol: str) -> None:
+    """Until the document is served and every listener (symbols, alerts, api_keys)
+    has its first snapshot: late in a session the alerts collection is large."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if client.get(f"/v1/symbols/{symbol}").status_code == 200:
+            while time.monotonic() < deadline and client.get("/readyz").status_code != 200:
+                time.sleep(0.05)
             return
         time.sleep(0.05)
     raise AssertionError("listener never delivered the document")

@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tickcast.cliargs import positive_float, positive_int
 from tickcast.config import Settings
 from tickcast.errors import TickcastError
 
@@ -506,42 +507,22 @@ def render(r: Report) -> str:
     return "\n".join(out)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return v
-
-
 def _bar_seconds(text: str) -> int:
-    v = _positive_int(text)
+    v = positive_int(text)
     if v > 86_400:
         raise argparse.ArgumentTypeError(f"must be at most 86400, got {v}")
     return v
 
 
 def _redis_gb(text: str) -> int:
-    v = _positive_int(text)
+    v = positive_int(text)
     if v > 300:
         raise argparse.ArgumentTypeError(f"Memorystore for Redis tops out at 300 GB, got {v}")
     return v
 
 
 def _non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else _positive_int(text)
+    return 0 if text.strip() == "0" else positive_int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -559,10 +540,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="estimate the monthly bill, and what per-symbol batching saves",
         description="Monthly estimate from the list prices in tickcast/deploy/prices.json (dated; check them).",
     )
-    p.add_argument("--symbols", type=_positive_int, required=True, help="symbols streamed")
+    p.add_argument("--symbols", type=positive_int, required=True, help="symbols streamed")
     p.add_argument(
         "--ticks-per-second",
-        type=_positive_float,
+        type=positive_float,
         required=True,
         help="ticks per second, all symbols, monthly average",
     )
@@ -577,7 +558,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument(
         "--feed-window-ms",
-        type=_positive_float,
+        type=positive_float,
         default=Assumptions.feed_window_ms,
         help="how much the feed batches into one raw message (default 100 ms)",
     )

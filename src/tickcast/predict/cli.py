@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tickcast.cliargs import positive_float, positive_int
 from tickcast.errors import TickcastError
 from tickcast.predict import dataset, walkforward
 from tickcast.predict.artifact import MODEL_ID_RE, save
@@ -17,28 +18,8 @@ from tickcast.predict.report import table
 DEFAULT_ARCH = "sp500,nasdaq"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return v
-
-
 def _fraction(text: str) -> float:
-    v = _positive_float(text)
+    v = positive_float(text)
     if not v < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return v
@@ -81,18 +62,18 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbol", help="CSV: symbol when the file has no symbol column")
     p.add_argument(
         "--interval-s",
-        type=_positive_int,
+        type=positive_int,
         default=dataset.DAY_S,
         help="CSV: seconds per bar when rows have no date (default 86400)",
     )
     p.add_argument(
         "--horizon",
-        type=_positive_int,
+        type=positive_int,
         help="label: sign of the next N bars' log return (default TICKCAST_HORIZON_BARS)",
     )
-    p.add_argument("--l2", type=_positive_float, default=10.0, help="L2 penalty (default 10)")
+    p.add_argument("--l2", type=positive_float, default=10.0, help="L2 penalty (default 10)")
     p.add_argument(
-        "--folds", type=_positive_int, default=6, help="walk-forward test blocks (default 6)"
+        "--folds", type=positive_int, default=6, help="walk-forward test blocks (default 6)"
     )
     p.add_argument(
         "--initial-fraction",

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tickcast.csvbars import ohlcv_columns
 from tickcast.errors import TickcastError
 from tickcast.features.vector import FeatureSet
 from tickcast.predict.inputs import raw_inputs
@@ -124,12 +125,7 @@ def read_csv(path: Path, symbol: str | None = None, interval_s: int = DAY_S) -> 
     rows: dict[str, list[tuple[int, Bar]]] = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None:
-            raise DataError(f"{path}: empty CSV")
-        cols = {c.lower().strip(): c for c in reader.fieldnames}
-        missing = [c for c in ("open", "high", "low", "close", "volume") if c not in cols]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+        cols = ohlcv_columns(reader.fieldnames, path, DataError)
         time_col = next((cols[c] for c in _TIME_COLUMNS if c in cols), None)
         for line, rec in enumerate(reader, start=2):
             sym = ((rec.get(cols["symbol"]) if "symbol" in cols else None) or symbol or "").upper()
