@@ -20,6 +20,16 @@ pytestmark = pytest.mark.emulator
 T0 = 1_700_000_000_000_000_000 - 1_700_000_000_000_000_000 % 3_600_000_000_000
 
 
+def _apply(s: Settings, symbol: str, batch: str, ticks: tuple[Tick, ...], trace: dict) -> None:
+    """One ticks message through the features stage, published like the handler does."""
+    from tickcast.features.stage import apply_ticks
+    from tickcast.pubsub import publish
+    from tickcast.schema import TicksMessage
+
+    msg = TicksMessage(symbol=symbol, ticks=ticks, batch=batch, trace=trace)
+    publish(s, "features", [(m, symbol, {}) for m in apply_ticks(s, msg)])
+
+
 def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
     s = Settings.from_env({**backends.env, "TICKCAST_BAR_SECONDS": "3600"})
     batches = [
@@ -75,7 +85,7 @@ def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
 def test_lost_state_is_reported_until_warm_again(backends, puller, symbol: str) -> None:
     """Redis wiped under a running instance: features say `state_lost`, never a wrong value."""
     from tickcast.features.bars import NS_PER_MS
-    from tickcast.features.stage import _apply, _store
+    from tickcast.features.stage import _store
     from tickcast.schema import FeaturesMessage
 
     s = Settings.from_env(
@@ -120,7 +130,7 @@ def test_lost_state_is_reported_until_warm_again(backends, puller, symbol: str) 
 def test_hot_path_is_one_redis_round_trip_per_ticks_message(
     backends, symbol: str, monkeypatch
 ) -> None:
-    from tickcast.features.stage import _apply, _store
+    from tickcast.features.stage import _store
 
     s = Settings.from_env(
         {

@@ -23,7 +23,7 @@ from tickcast.features.bars import BarState
 from tickcast.features.store import StateStore
 from tickcast.features.vector import FeatureSet
 from tickcast.pubsub import PushedMessage, publish
-from tickcast.schema import Bar, FeaturesMessage, Tick, TicksMessage, Trace
+from tickcast.schema import Bar, FeaturesMessage, TicksMessage, Trace
 
 _log = log.get("features")
 
@@ -96,10 +96,16 @@ def on_ticks(msg: PushedMessage, s: Settings) -> int:
         batch = TicksMessage.model_validate_json(msg.data)
     except ValidationError as exc:
         raise PermanentError("invalid_ticks_message", str(exc)) from None
-    return _apply(s, batch.symbol, batch.batch, batch.ticks, batch.trace)
+    produced = apply_ticks(s, batch)
+    publish(s, "features", [(m, batch.symbol, {}) for m in produced])
+    return len(produced)
 
 
-def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], trace: Trace) -> int:
+def apply_ticks(s: Settings, batch: TicksMessage) -> list[bytes]:
+    """Fold one ticks message into the symbol's state (one Redis round trip when
+    warm); return the tickcast-features messages it produced, not yet published."""
+    symbol, batch_id, ticks, trace = batch.symbol, batch.batch, batch.ticks, batch.trace
+
     def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
         rec = Record(s, raw, lost)
         if batch_id in rec.batches:
@@ -126,15 +132,13 @@ def _apply(s: Settings, symbol: str, batch_id: str, ticks: tuple[Tick, ...], tra
             rec.outbox.append([batch_id, [m.decode() for m in produced]])
         return rec.dump(), produced
 
-    produced = _store(s.redis_url, s.state_ttl_s).update(
+    return _store(s.redis_url, s.state_ttl_s).update(
         symbol,
         s.bar_seconds,
         step,
         int(time.time() * 1000),
         event_ms=max(t.ts for t in ticks) // 1_000_000,
     )
-    publish(s, "features", [(m, symbol, {}) for m in produced])
-    return len(produced)
 
 
 def on_clock(msg: PushedMessage, s: Settings) -> int:
