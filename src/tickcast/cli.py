@@ -76,6 +76,10 @@ def _bench(args: argparse.Namespace) -> int:
         from tickcast.bench import e2e
 
         return e2e.main(args.rest)
+    if args.suite == "features":
+        from tickcast.bench import features
+
+        return features.main(args.rest)
     from tickcast.bench import indicators
 
     return int(indicators.main(args.rest))
@@ -92,6 +96,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tickcast.backfill import cli as backfill_cli
     from tickcast.bridge import keys_cli
     from tickcast.deploy import cost, stage
     from tickcast.local import cli as local_cli
@@ -106,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.register(sub)
     predict_cli.register(sub)
     keys_cli.register(sub)
+    backfill_cli.register(sub)
 
     rp = sub.add_parser("replay", help="publish a feed file to the raw topic")
     rp.add_argument("file", help="NDJSON of vendor messages, or CSV of OHLCV bars")
@@ -148,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.set_defaults(func=_tail)
 
     bp = sub.add_parser("bench", help="benchmarks that print figures beside a reference")
-    bp.add_argument("suite", choices=("indicators", "e2e"))
+    bp.add_argument("suite", choices=("features", "indicators", "e2e"))
     bp.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
     bp.set_defaults(func=_bench)
 

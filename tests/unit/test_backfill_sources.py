@@ -1,0 +1,191 @@
+"""History readers for `tickcast backfill`: local CSV/NDJSON and Polygon flat files in S3
+(moto: S3 cannot run here)."""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tickcast.backfill import polygon_flat
+from tickcast.backfill.sources import BackfillError, epoch_ns, read_csv, read_ndjson
+
+S = 1_000_000_000
+T0 = 1_709_821_800 * S  # 2024-03-07 14:30:00 UTC
+AGGS_HEADER = "ticker,volume,open,close,high,low,window_start,transactions\n"
+TRADES_HEADER = (
+    "ticker,conditions,correction,exchange,id,participant_timestamp,price,"
+    "sequence_number,sip_timestamp,size,tape,trf_id,trf_timestamp\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("1709821800", T0),
+        ("1709821800000", T0),
+        ("1709821800000000", T0),
+        ("1709821800000000123", T0 + 123),
+        ("2024-03-07T14:30:00Z", T0),
+        ("2024-03-07 09:30:00-05:00", T0),
+        ("2024-03-07T14:30:00", T0),
+    ],
+)
+def test_times_in_every_common_spelling(text: str, ns: int) -> None:
+    assert epoch_ns(text) == ns
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "12", "nan"])
+def test_a_bad_time_is_an_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        epoch_ns(text)
+
+
+def test_csv_bars_with_symbol_and_time_columns(tmp_path: Path) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(
+        "Date,Symbol,Open,High,Low,Close,Volume\n"
+        "2024-03-07T14:30:00Z,aapl,10,12,9,11,100\n"
+        "2024-03-07T14:31:00Z,aapl,11,13,10,12,200\n"
+        "2024-03-07T14:33:00Z,msft,1,-2,1,1,5\n"
+        "2024-03-07T14:34:00Z,msft,1,2,1.5,1,5\n"
+    )
+    rejected: Counter[str] = Counter()
+    rows = list(read_csv(f, None, None, rejected))
+    assert [(s, t.ts, t.kind, t.bar_s, t.price) for s, t in rows] == [
+        ("AAPL", T0, "bar", 60, 11.0),
+        ("AAPL", T0 + 60 * S, "bar", 60, 12.0),
+    ]
+    assert rejected == {"invalid_bar": 2}  # high below low: not folded in
+
+
+def test_csv_needs_a_time_column_and_a_symbol(tmp_path: Path) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text("open,high,low,close,volume\n1,1,1,1,1\n")
+    with pytest.raises(BackfillError, match="no time column"):
+        list(read_csv(f, None, None, Counter()))
+    f.write_text("t,open,high,low,close,volume\n1709821800,1,1,1,1,1\n")
+    with pytest.raises(BackfillError, match="pass --symbol"):
+        list(read_csv(f, None, None, Counter()))
+    f.write_text("t,open,high,low,close,volume\nlater,1,1,1,1,1\n")
+    with pytest.raises(BackfillError, match=r"h\.csv:2:"):
+        list(read_csv(f, "X", None, Counter()))
+
+
+def test_ndjson_goes_through_ingest_parsers(tmp_path: Path) -> None:
+    f = tmp_path / "feed.ndjson"
+    trade = {
+        "T": "t",
+        "S": "AAPL",
+        "i": 1,
+        "x": "V",
+        "p": 10.5,
+        "s": 3,
+        "t": "2020-01-02T15:00:00Z",
+    }
+    bad = {**trade, "i": 2, "p": -1}
+    f.write_bytes(orjson.dumps([trade, bad]) + b"\n\n" + orjson.dumps(trade | {"i": 3}) + b"\n")
+    rejected: Counter[str] = Counter()
+    rows = list(read_ndjson(f, None, rejected))
+    assert [(s, t.price) for s, t in rows] == [("AAPL", 10.5), ("AAPL", 10.5)]
+    assert rejected == {"invalid_price": 1}
+    f.write_bytes(b"{not json\n")
+    with pytest.raises(BackfillError, match=r"feed\.ndjson:1: invalid_json"):
+        list(read_ndjson(f, None, Counter()))
+
+
+# --- Polygon flat files -------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    moto = pytest.importorskip("moto")
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    with moto.mock_aws():
+        client = polygon_flat.s3_client(None)
+        client.create_bucket(Bucket="flatfiles")
+        yield client
+
+
+def put(s3: Any, key: str, text: str) -> None:
+    s3.put_object(Bucket="flatfiles", Key=key, Body=gzip.compress(text.encode()))
+
+
+def read_all(
+    s3: Any, url: str, symbols: frozenset[str] | None = None, **days: str
+) -> tuple[list[tuple[str, Any]], Counter[str]]:
+    src = polygon_flat.S3Source.parse(url)
+    rejected: Counter[str] = Counter()
+    out = []
+    for key in polygon_flat.day_keys(s3, src, days.get("start"), days.get("end")):
+        out += list(polygon_flat.read_day(s3, src.bucket, key, symbols, rejected))
+    return out, rejected
+
+
+def test_minute_aggregates_oldest_day_first_filtered_by_symbol(s3: Any) -> None:
+    base = "us_stocks_sip/minute_aggs_v1/2024/03/"
+    put(s3, base + "2024-03-08.csv.gz", AGGS_HEADER + f"AAPL,50,2,2.5,3,1.5,{T0 + 86400 * S},7\n")
+    put(
+        s3,
+        base + "2024-03-07.csv.gz",
+        AGGS_HEADER + f"AAPL,100,1,1.5,2,0.5,{T0},10\nMSFT,5,9,9,9,9,{T0},1\n",
+    )
+    put(s3, base + "README.txt", "not a day file")
+    rows, rejected = read_all(s3, "s3://flatfiles/" + base, frozenset({"AAPL"}))
+    assert [
+        (s, t.ts, t.bar_s, t.open, t.high, t.low, t.price, t.size, t.trades) for s, t in rows
+    ] == [
+        ("AAPL", T0, 60, 1.0, 2.0, 0.5, 1.5, 100.0, 10),
+        ("AAPL", T0 + 86400 * S, 60, 2.0, 3.0, 1.5, 2.5, 50.0, 7),
+    ]
+    assert not rejected
+    later, _ = read_all(s3, "s3://flatfiles/" + base, None, start="2024-03-08")
+    assert [t.ts for _, t in later] == [T0 + 86400 * S]
+
+
+def test_day_aggregates_are_day_bars(s3: Any) -> None:
+    put(
+        s3,
+        "us_stocks_sip/day_aggs_v1/2024/03/2024-03-07.csv.gz",
+        AGGS_HEADER + f"SPY,1,1,1,1,1,{T0},1\n",
+    )
+    rows, _ = read_all(s3, "s3://flatfiles/us_stocks_sip/day_aggs_v1/")
+    assert rows[0][1].bar_s == 86_400
+
+
+def test_trades_skip_corrections_and_reject_bad_prices(s3: Any) -> None:
+    body = TRADES_HEADER + "".join(
+        f"AAPL,,{corr},4,{i},{T0 + i},{price},{i},{T0 + i * 1000},{size},3,,\n"
+        for i, (corr, price, size) in enumerate(
+            [(0, 10.0, 5), (1, 11.0, 5), (0, 0, 5), (0, 10.5, 2)]
+        )
+    )
+    put(s3, "us_stocks_sip/trades_v1/2024/03/2024-03-07.csv.gz", body)
+    rows, rejected = read_all(s3, "s3://flatfiles/us_stocks_sip/trades_v1")
+    assert [(t.ts, t.price, t.size, t.kind) for _, t in rows] == [
+        (T0, 10.0, 5.0, "trade"),
+        (T0 + 3000, 10.5, 2.0, "trade"),
+    ]
+    assert rejected == {"correction_not_applied": 1, "invalid_price": 1}
+
+
+def test_s3_errors_are_one_line(s3: Any) -> None:
+    with pytest.raises(BackfillError, match="not an S3 URL"):
+        polygon_flat.S3Source.parse("s3:/flatfiles")
+    with pytest.raises(BackfillError, match="no daily files"):
+        read_all(s3, "s3://flatfiles/nothing/here/")
+    with pytest.raises(BackfillError, match="NoSuchBucket"):
+        read_all(s3, "s3://missing-bucket/x/")
+    put(s3, "odd/2024-03-07.csv.gz", "a,b\n1,2\n")
+    with pytest.raises(BackfillError, match="neither Polygon aggregates nor trades"):
+        read_all(s3, "s3://flatfiles/odd/")
