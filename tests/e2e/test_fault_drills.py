@@ -1,0 +1,214 @@
+"""Fault drills on the whole local stack with a live feed (1 s bars):
+
+- the Firestore emulator killed and restarted: predict retries the bars that
+  closed meanwhile, and the bridge's listeners recover (watchdog) so a client
+  that stayed connected gets updates again;
+- the bridge killed and restarted mid-stream: a reconnecting client resumes
+  with `since` and gets every bar in between, once, in order.
+
+The stack has its own Firestore emulator (the drill kills it), project and
+Redis db, so nothing else in the session is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tickcast import clients
+from tickcast.bridge import reconnect
+from tickcast.config import Settings
+from tickcast.local.processes import Proc, free_port, http_status
+from tickcast.local.stack import LocalStack, Ports
+from tickcast.predict.store import PREDICTIONS, SYMBOLS
+from tickcast.pubsub import publish
+from tickcast.replay import OHLCV, Series, bar_messages, pace
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+HANG_GUARD_S = 90.0
+BACKFILL = 40  # warm: every live bar gets a prediction
+
+
+@pytest.fixture(scope="module")
+def stack(backends: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    ports = Ports(
+        redis=backends.redis_port,
+        pubsub=int(backends.env["PUBSUB_EMULATOR_HOST"].rsplit(":", 1)[1]),
+        firestore=free_port(),
+        ingest=free_port(),
+        features=free_port(),
+        predict=free_port(),
+        bridge=free_port(),
+    )
+    st = LocalStack(
+        root=ROOT,
+        state_dir=tmp_path_factory.mktemp("drills"),
+        ports=ports,
+        project="tickcast-drills",
+        bar_seconds=1,
+        extra_env={
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/2",
+            "TICKCAST_WS_WATCHDOG_INTERVAL_S": "1",
+        },
+    )
+    st.start()
+    try:
+        yield st
+    finally:
+        st.stop()
+
+
+class Feed(threading.Thread):
+    """One bar's trades per second for `symbol`, after a warm-up backfill."""
+
+    def __init__(self, s: Settings, symbol: str, bars: int = 400) -> None:
+        super().__init__(daemon=True)
+        rows = [
+            OHLCV(100 + math.sin(i / 5), 101 + math.sin(i / 5), 99, 100, 1000) for i in range(bars)
+        ]
+        self.messages = bar_messages([Series(symbol, rows)], 1.0, backfill=BACKFILL)
+        self.s, self.stopped = s, threading.Event()
+
+    def run(self) -> None:
+        pace(
+            self.messages,
+            lambda b: publish(self.s, "raw", [(b, "", {"format": "alpaca"})]),
+            self.stopped.is_set,
+        )
+
+
+def proc(stack: LocalStack, name: str) -> Proc:
+    return next(p for p in stack.procs if p.name == name)
+
+
+def history_seqs(stack: LocalStack, symbol: str) -> list[int]:
+    db = clients.firestore_client(stack.project)
+    docs = db.collection(SYMBOLS).document(symbol).collection(PREDICTIONS).stream()
+    return sorted(int(d.get("seq")) for d in docs)
+
+
+def ready(stack: LocalStack) -> bool:
+    return http_status(f"http://127.0.0.1:{stack.ports.bridge}/readyz") == 200
+
+
+def follow_in_thread(
+    stack: LocalStack,
+    symbol: str,
+    seen: list[dict[str, Any]],
+    stop: threading.Event,
+    progress: reconnect.Progress,
+) -> threading.Thread:
+    def run() -> None:
+        asyncio.run(
+            asyncio.wait_for(
+                reconnect.follow(
+                    stack.env()["TICKCAST_WS_URL"],
+                    [symbol],
+                    seen.append,
+                    stop=stop.is_set,
+                    progress=progress,
+                    max_backoff_s=1.0,
+                ),
+                3 * HANG_GUARD_S,
+            )
+        )
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def wait_for(cond: Any, what: str) -> None:
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not cond():
+        assert time.monotonic() < deadline, f"hang guard: {what}"
+        time.sleep(0.1)
+
+
+def test_firestore_restart_predict_retries_and_listeners_recover(
+    stack: LocalStack, symbol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in stack.env().items():
+        monkeypatch.setenv(k, v)
+    s = Settings.from_env(stack.env())
+    seen: list[dict[str, Any]] = []
+    stop, progress = threading.Event(), reconnect.Progress()
+    feed = Feed(s, symbol)
+    follower = follow_in_thread(stack, symbol, seen, stop, progress)
+    feed.start()
+    try:
+        wait_for(lambda: any(m["data"].get("prediction") for m in seen), "first prediction")
+        firestore = proc(stack, "firestore")
+        firestore.stop()  # the emulator is gone, and its data with it
+        down_from = time.time_ns() // 1_000_000
+        time.sleep(4)
+        firestore.start()
+        firestore.wait_ready(
+            lambda: http_status(f"http://127.0.0.1:{stack.ports.firestore}/") == 200, 60
+        )
+        up_at = time.time_ns() // 1_000_000
+        n_before = len(seen)
+        # The client that stayed connected gets updates again: the listener recovered.
+        wait_for(lambda: len(seen) > n_before + 3, "updates after the restart")
+        wait_for(lambda: ready(stack), "bridge ready again")
+        # Every bar that closed while Firestore was down was written once it was back.
+        outage = list(range(down_from - down_from % 1000 + 2000, up_at, 1000))
+        assert len(outage) >= 3
+        wait_for(
+            lambda: set(outage) <= set(history_seqs(stack, symbol)),
+            f"history of the outage bars {outage[0]}..{outage[-1]}",
+        )
+        hist = history_seqs(stack, symbol)
+        assert hist == list(range(hist[0], hist[-1] + 1000, 1000)), "no bar missing after it"
+    finally:
+        feed.stopped.set()
+        stop.set()
+        follower.join(10)
+    assert progress.connects == 1, "the client never had to reconnect"
+    seqs = [m["seq"] for m in seen]
+    assert seqs == sorted(set(seqs))
+
+
+def test_bridge_restart_client_resumes_with_since_without_gap(
+    stack: LocalStack, symbol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in stack.env().items():
+        monkeypatch.setenv(k, v)
+    s = Settings.from_env(stack.env())
+    seen: list[dict[str, Any]] = []
+    stop, progress = threading.Event(), reconnect.Progress()
+    feed = Feed(s, symbol)
+    feed.start()
+    wait_for(lambda: len(history_seqs(stack, symbol)) > 0, "first prediction written")
+    follower = follow_in_thread(stack, symbol, seen, stop, progress)
+    try:
+        wait_for(lambda: len(seen) >= 3, "live updates")
+        bridge = proc(stack, "bridge")
+        bridge.stop()  # SIGTERM: drains, every client gets 1012
+        before = len(seen)
+        time.sleep(3)  # bars keep closing while the bridge is away
+        bridge.start()
+        bridge.wait_ready(lambda: ready(stack), 60)
+        wait_for(lambda: any(not m.get("replay") for m in seen[before + 1 :]), "live again")
+    finally:
+        feed.stopped.set()
+        stop.set()
+        follower.join(10)
+    assert progress.connects == 2
+    seqs = [m["seq"] for m in seen]
+    assert seqs == sorted(set(seqs)), "in order, no duplicate"
+    resumed = seen[before:]
+    assert resumed[0].get("replay"), "the reconnect replays history first"
+    first_live = next(m["seq"] for m in resumed if not m.get("replay"))
+    hist = history_seqs(stack, symbol)
+    gap = [q for q in hist if seen[before - 1]["seq"] < q <= first_live]
+    assert [m["seq"] for m in resumed if m["seq"] <= first_live] == gap, "no gap"
+    assert len(gap) >= 2, "bars closed while the bridge was away"
