@@ -13,6 +13,7 @@ Redis db, so nothing else in the session is touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 import time
@@ -99,31 +100,44 @@ def ready(stack: LocalStack) -> bool:
     return http_status(f"http://127.0.0.1:{stack.ports.bridge}/readyz") == 200
 
 
-def follow_in_thread(
+class Background:
+    """Runs a coroutine on its own event loop thread; `cancel()` ends it at once (a
+    following client otherwise waits for its next message to notice `stop`)."""
+
+    def __init__(self, coro: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.task = self.loop.create_task(coro)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            self.loop.run_until_complete(self.task)
+        self.loop.close()
+
+    def cancel(self) -> None:
+        self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(10)
+
+
+def follow(
     stack: LocalStack,
     symbol: str,
     seen: list[dict[str, Any]],
-    stop: threading.Event,
     progress: reconnect.Progress,
-) -> threading.Thread:
-    def run() -> None:
-        asyncio.run(
-            asyncio.wait_for(
-                reconnect.follow(
-                    stack.env()["TICKCAST_WS_URL"],
-                    [symbol],
-                    seen.append,
-                    stop=stop.is_set,
-                    progress=progress,
-                    max_backoff_s=1.0,
-                ),
-                3 * HANG_GUARD_S,
-            )
+    delay_s: float = 0.0,
+) -> Any:
+    async def run() -> None:
+        await asyncio.sleep(delay_s)
+        await reconnect.follow(
+            stack.env()["TICKCAST_WS_URL"],
+            [symbol],
+            seen.append,
+            progress=progress,
+            max_backoff_s=2.0,
         )
 
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
+    return run()
 
 
 def wait_for(cond: Any, what: str) -> None:
@@ -140,9 +154,9 @@ def test_firestore_restart_predict_retries_and_listeners_recover(
         monkeypatch.setenv(k, v)
     s = Settings.from_env(stack.env())
     seen: list[dict[str, Any]] = []
-    stop, progress = threading.Event(), reconnect.Progress()
+    progress = reconnect.Progress()
     feed = Feed(s, symbol)
-    follower = follow_in_thread(stack, symbol, seen, stop, progress)
+    follower = Background(follow(stack, symbol, seen, progress))
     feed.start()
     try:
         wait_for(lambda: any(m["data"].get("prediction") for m in seen), "first prediction")
@@ -170,8 +184,7 @@ def test_firestore_restart_predict_retries_and_listeners_recover(
         assert hist == list(range(hist[0], hist[-1] + 1000, 1000)), "no bar missing after it"
     finally:
         feed.stopped.set()
-        stop.set()
-        follower.join(10)
+        follower.cancel()
     assert progress.connects == 1, "the client never had to reconnect"
     seqs = [m["seq"] for m in seen]
     assert seqs == sorted(set(seqs))
@@ -184,11 +197,11 @@ def test_bridge_restart_client_resumes_with_since_without_gap(
         monkeypatch.setenv(k, v)
     s = Settings.from_env(stack.env())
     seen: list[dict[str, Any]] = []
-    stop, progress = threading.Event(), reconnect.Progress()
+    progress = reconnect.Progress()
     feed = Feed(s, symbol)
     feed.start()
     wait_for(lambda: len(history_seqs(stack, symbol)) > 0, "first prediction written")
-    follower = follow_in_thread(stack, symbol, seen, stop, progress)
+    follower = Background(follow(stack, symbol, seen, progress))
     try:
         wait_for(lambda: len(seen) >= 3, "live updates")
         bridge = proc(stack, "bridge")
@@ -200,8 +213,7 @@ def test_bridge_restart_client_resumes_with_since_without_gap(
         wait_for(lambda: any(not m.get("replay") for m in seen[before + 1 :]), "live again")
     finally:
         feed.stopped.set()
-        stop.set()
-        follower.join(10)
+        follower.cancel()
     assert progress.connects == 2
     seqs = [m["seq"] for m in seen]
     assert seqs == sorted(set(seqs)), "in order, no duplicate"
@@ -212,3 +224,65 @@ def test_bridge_restart_client_resumes_with_since_without_gap(
     gap = [q for q in hist if seen[before - 1]["seq"] < q <= first_live]
     assert [m["seq"] for m in resumed if m["seq"] <= first_live] == gap, "no gap"
     assert len(gap) >= 2, "bars closed while the bridge was away"
+
+
+STORM = 1000
+
+
+def test_reconnect_storm_of_1000_clients_after_a_bridge_restart(
+    stack: LocalStack, symbol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,000 reconnecting clients of one symbol; the bridge restarts under them. Every
+    client comes back, replays what it missed from history, and goes live again."""
+    from tickcast.bridge.bench import raise_open_files
+
+    assert raise_open_files(4 * STORM + 100) >= 4 * STORM + 100
+    for k, v in stack.env().items():
+        monkeypatch.setenv(k, v)
+    s = Settings.from_env(stack.env())
+    feed = Feed(s, symbol)
+    feed.start()
+    wait_for(lambda: len(history_seqs(stack, symbol)) > 0, "first prediction written")
+    seen: list[list[dict[str, Any]]] = [[] for _ in range(STORM)]
+    progress = [reconnect.Progress() for _ in range(STORM)]
+
+    # Connect at about the rate one bridge accepts (~400/s), as real clients trickle in.
+    async def everyone() -> None:
+        await asyncio.gather(
+            *(follow(stack, symbol, seen[i], progress[i], i / 400) for i in range(STORM))
+        )
+
+    t0 = time.monotonic()
+    runner = Background(everyone())
+    try:
+        wait_for(lambda: all(seen), "every client has an update")
+        print(f"storm: {STORM} clients connected and updated in {time.monotonic() - t0:.1f} s")
+        bridge = proc(stack, "bridge")
+        bridge.stop()  # SIGTERM: 1012 to every client
+        t_down = time.monotonic()
+        time.sleep(2)
+        bridge.start()
+        bridge.wait_ready(lambda: ready(stack), 60)
+        wait_for(lambda: all(p.connects >= 2 for p in progress), "every client reconnected")
+        print(f"storm: {STORM} clients reconnected {time.monotonic() - t_down:.1f} s after SIGTERM")
+        cut = [len(x) for x in seen]
+        wait_for(
+            lambda: all(len(x) > c + 1 for x, c in zip(seen, cut, strict=True)),
+            "every client live again",
+        )
+        print(f"storm: every client live again {time.monotonic() - t_down:.1f} s after SIGTERM")
+    finally:
+        feed.stopped.set()
+        runner.cancel()
+    hist = set(history_seqs(stack, symbol))
+    for x in seen:
+        seqs = [m["seq"] for m in x]
+        assert seqs == sorted(set(seqs)), "in order, no duplicate"
+        replayed = [m["seq"] for m in x if m.get("replay")]
+        # What a client replayed after the restart is exactly history after its last seq.
+        if replayed:
+            last_before = max(q for q in seqs if q < replayed[0])
+            assert replayed == sorted(q for q in hist if last_before < q <= replayed[-1])
+    assert sum(1 for x in seen if any(m.get("replay") for m in x)) > STORM // 2, (
+        "most clients missed bars while the bridge was away and replayed them"
+    )
