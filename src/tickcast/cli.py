@@ -71,18 +71,14 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_SUITES = ("features", "indicators", "e2e", "soak")
+
+
 def _bench(args: argparse.Namespace) -> int:
-    if args.suite == "e2e":
-        from tickcast.bench import e2e
+    import importlib
 
-        return e2e.main(args.rest)
-    if args.suite == "features":
-        from tickcast.bench import features
-
-        return features.main(args.rest)
-    from tickcast.bench import indicators
-
-    return int(indicators.main(args.rest))
+    suite = importlib.import_module(f"tickcast.bench.{args.suite}")
+    return int(suite.main(args.rest))
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -154,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.set_defaults(func=_tail)
 
     bp = sub.add_parser("bench", help="benchmarks that print figures beside a reference")
-    bp.add_argument("suite", choices=("features", "indicators", "e2e"))
+    bp.add_argument("suite", choices=BENCH_SUITES)
     bp.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
     bp.set_defaults(func=_bench)
 

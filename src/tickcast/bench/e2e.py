@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -24,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ class Run:
     published_ticks: int = 0
     published_msgs: int = 0
     seconds: float = 0.0
+    fed_from: float = 0.0  # monotonic time the feed started and ended
+    fed_until: float = 0.0
     updates: int = 0
     hops: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     volume_in: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -94,7 +98,7 @@ def _feed(
     topic = s.topic_path("raw")
     per_msg = max(1, round(rate * window_ms / 1000))
     futures = []
-    t0 = time.monotonic()
+    t0 = run.fed_from = time.monotonic()
     n = 0
     trade_id = 0
     while not stop.is_set():
@@ -127,7 +131,8 @@ def _feed(
         run.published_ticks += per_msg
         run.published_msgs += 1
         n += 1
-    run.seconds = time.monotonic() - t0
+    run.fed_until = time.monotonic()
+    run.seconds = run.fed_until - t0
     for f in futures:
         f.result(timeout=60)
 
@@ -170,7 +175,12 @@ def _history_volumes(
 
 
 def measure(
-    name: str, backends: Ports, args: argparse.Namespace, sources: dict[str, Path], state_dir: Path
+    name: str,
+    backends: Ports,
+    args: argparse.Namespace,
+    sources: dict[str, Path],
+    state_dir: Path,
+    on_started: Callable[[LocalStack], None] | None = None,
 ) -> Run:
     ports = Ports(
         redis=backends.redis,
@@ -198,6 +208,8 @@ def measure(
     symbols = [f"B{i:03d}" for i in range(args.symbols)]
     stack.start()
     try:
+        if on_started is not None:
+            on_started(stack)
         env = stack.env()
         os.environ.update(env)
         from tickcast import clients
@@ -273,7 +285,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tickcast bench e2e", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
@@ -300,18 +312,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--logs", type=Path, help="keep the services' logs in this directory")
+    return p
+
+
+def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     for name in ("rate", "symbols", "duration", "window_ms"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+@contextlib.contextmanager
+def private_backends(state: Path) -> Iterator[LocalStack]:
+    """redis-server and both emulators on free loopback ports, stopped on exit."""
+    ports = Ports(redis=free_port(), pubsub=free_port(), firestore=free_port())
+    base = LocalStack(root=repo_root(), state_dir=state / "backends", ports=ports, project="bench")
+    base.start_backends()
+    try:
+        yield base
+    finally:
+        base.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(build_parser(), argv)
     with tempfile.TemporaryDirectory(prefix="tickcast-bench-") as tmp:
         state = args.logs or Path(tmp)
-        backends = Ports(redis=free_port(), pubsub=free_port(), firestore=free_port())
-        base = LocalStack(
-            root=repo_root(), state_dir=state / "backends", ports=backends, project="bench"
-        )
-        base.start_backends()
-        try:
+        with private_backends(state) as base:
+            backends = base.ports
             null_source = Path(__file__).with_name("null_main.py")
             runs = []
             for name in ("null", "real"):
@@ -319,8 +348,6 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 sources = {f: null_source for f in FUNCTIONS} if name == "null" else {}
                 runs.append(measure(name, backends, args, sources, state))
-        finally:
-            base.stop()
     result = report(runs, args)
     if args.json:
         args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str))
