@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The mypyc-compiled indicators (scripts/build-native.sh); pure Python if it cannot build.
+NATIVE := src/tickcast/indicators/.native-stamp
 DURATION ?=
 
-.PHONY: demo test lint typecheck bootstrap system clean
+.PHONY: demo test lint typecheck bootstrap system native clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +21,20 @@ $(STAMP): pyproject.toml
 system:
 	@bash scripts/bootstrap.sh
 
-bootstrap: $(STAMP) system
+# Rebuilt whenever an indicator source, the venv or the script changes, so a
+# compiled module never stands in for edited source.
+$(NATIVE): $(STAMP) $(wildcard src/tickcast/indicators/*.py) scripts/build-native.sh
+	@bash scripts/build-native.sh
 
-demo: bootstrap
+native: $(STAMP)
+	@bash scripts/build-native.sh
+
+bootstrap: $(STAMP) $(NATIVE) system
+
+demo: bootstrap $(NATIVE)
 	$(BIN)/tickcast demo $(if $(DURATION),--duration $(DURATION),)
 
-test: bootstrap
+test: bootstrap $(NATIVE)
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 lint: $(STAMP)
@@ -36,3 +46,4 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .tickcast .pytest_cache .mypy_cache .ruff_cache
+	rm -f $(NATIVE) src/tickcast/indicators/*.so src/tickcast_indicators__mypyc.*.so

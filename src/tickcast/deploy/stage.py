@@ -35,7 +35,10 @@ FIXED_MTIME = 315_532_800
 _SKIP_DIRS = frozenset(
     {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 )
-_SKIP_SUFFIXES = (".pyc", ".pyo")
+# Compiled extensions (the mypyc indicators) are built for this machine, not for
+# Cloud Functions: staged source always runs the pure-Python modules.
+_SKIP_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd")
+_SKIP_FILES = frozenset({MANIFEST, ".native-stamp"})
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # PEP 508, as far as pyproject's dependency list needs: name, extras, versions, marker.
 _REQ_RE = re.compile(
@@ -98,7 +101,7 @@ def _tree(src: Path, prefix: str) -> dict[str, Path]:
             d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")
         )
         for fn in sorted(filenames):
-            if fn.endswith(_SKIP_SUFFIXES) or fn == MANIFEST:
+            if fn.endswith(_SKIP_SUFFIXES) or fn in _SKIP_FILES:
                 continue
             path = Path(dirpath) / fn
             if path.is_file():

@@ -72,6 +72,15 @@ names, types and ranges and raises ``ValueError`` with the field's name;
 indicator produces bit-identical output to one never serialised, through
 ``json.dumps``/``json.loads`` too (floats round-trip exactly via ``repr``).
 
+Compiled build
+--------------
+``make`` compiles the modules with mypyc (``scripts/build-native.sh``;
+updates 1.6-6x faster, same results; see docs/BENCHMARKS.md). ``BACKEND``
+says which build was imported: ``"mypyc"`` or ``"python"``. The compiled
+modules are used only if they are complete and not older than their source;
+otherwise the pure-Python modules are, with a ``RuntimeWarning`` (see
+``_backend``). ``TICKCAST_INDICATORS_PURE=1`` forces pure Python.
+
 Accuracy and cost
 -----------------
 Every ``update`` is O(1) amortised with memory bounded by the period: windows
@@ -81,10 +90,15 @@ wrap after 256 updates, so nothing drifts over millions of updates; VWAP's
 session sums are Neumaier-compensated; variances use shifted moments with a
 precision guard, stable for tiny variance at large price levels (see
 ``_window``). Inputs are expected to be Python floats (ints work; numpy
-float64 works, more slowly). No I/O and no imports beyond ``math``/``typing``:
-this package is safe to use anywhere.
+float64 works, more slowly). No I/O (beyond a ``stat`` per module at import,
+to choose the build) and no imports beyond ``math``/``typing``: this package
+is safe to use anywhere.
 """
 
+from typing import Final
+
+# First: decides between the compiled and the pure modules before any is imported.
+from tickcast.indicators import _backend
 from tickcast.indicators._base import MAX_PERIOD, Indicator, State
 from tickcast.indicators.atr import ATR
 from tickcast.indicators.bollinger import BollingerBands, BollingerValue
@@ -98,8 +112,12 @@ from tickcast.indicators.sma import SMA
 from tickcast.indicators.vwap import VWAP
 from tickcast.indicators.zscore import ZScore
 
+BACKEND: Final[str] = _backend.loaded_backend()
+"""``"mypyc"`` when the compiled modules were imported, ``"python"`` otherwise."""
+
 __all__ = [
     "ATR",
+    "BACKEND",
     "EMA",
     "MACD",
     "MAX_PERIOD",

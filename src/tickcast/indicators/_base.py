@@ -80,7 +80,14 @@ class Indicator(ABC):
 
 
 def check_period(name: str, value: object, minimum: int = 1) -> int:
-    """Validate a window length (an ``int``, not a ``bool`` or ``float``)."""
+    """Validate a window length (an ``int``, not a ``bool`` or ``float``).
+
+    Constructors annotate their periods ``SupportsIndex``, not ``int``: type
+    checkers still reject a float, str or None, but mypyc does not check a
+    protocol at the call boundary, so this check (and its message naming the
+    parameter) runs in the compiled build too, instead of mypyc's own
+    "int object expected".
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if not minimum <= value <= MAX_PERIOD:

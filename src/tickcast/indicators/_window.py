@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import sys
 from math import fsum
-from typing import Any
+from typing import Any, SupportsIndex
 
 from tickcast.indicators._base import Indicator, StateReader, check_period
 
@@ -83,12 +83,12 @@ class MomentsWindow(Indicator):
     _q: float
     _err: float
 
-    def __init__(self, period: int, minimum: int = 1) -> None:
+    def __init__(self, period: SupportsIndex, minimum: int = 1) -> None:
         self.period = check_period("period", period, minimum)
-        self._every = wraps_per_refresh(period)
+        self._every = wraps_per_refresh(self.period)
         # Capped so that very long windows, whose worst-case bound is loose, are
         # not refreshed (O(n) each) on ordinary data.
-        self._tol = min(8.0 * _EPS * (period * self._every + 2) / PRECISION, 1e-3)
+        self._tol = min(8.0 * _EPS * (self.period * self._every + 2) / PRECISION, 1e-3)
         self._clear_window()
 
     def _clear_window(self) -> None:

@@ -17,7 +17,7 @@ accepts, take TA-Lib's formula.
 from __future__ import annotations
 
 from math import isfinite
-from typing import Any, Self
+from typing import Any, Self, SupportsIndex
 
 from tickcast.indicators._base import (
     MAX_PERIOD,
@@ -43,11 +43,11 @@ class ATR(Indicator):
     _sum: float
     _atr: float
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: SupportsIndex = 14) -> None:
         self.period = check_period("period", period)
         # Float copies: float * int misses CPython's fast float path.
-        self._n = float(period)
-        self._n1 = float(period - 1)
+        self._n = float(self.period)
+        self._n1 = float(self.period - 1)
         self.reset()
 
     def reset(self) -> None:

@@ -17,7 +17,7 @@ bands agree with TA-Lib to ~1e-13 relative.
 from __future__ import annotations
 
 from math import isfinite, sqrt
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, SupportsFloat, SupportsIndex
 
 from tickcast.indicators._base import MAX_PERIOD, StateReader, check_finite, non_finite
 from tickcast.indicators._window import MomentsWindow
@@ -44,7 +44,8 @@ class BollingerBands(MomentsWindow):
 
     k: float
 
-    def __init__(self, period: int = 20, k: float = 2.0) -> None:
+    def __init__(self, period: SupportsIndex = 20, k: SupportsFloat = 2.0) -> None:
+        # SupportsFloat, not float: see check_period.
         self.k = check_finite("k", k)
         if self.k < 0.0:
             raise ValueError(f"k must be >= 0, got {k!r}")

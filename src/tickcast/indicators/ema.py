@@ -14,7 +14,7 @@ The EMA recursion is a contraction, so those differences do not accumulate.
 from __future__ import annotations
 
 from math import isfinite
-from typing import Any, Self
+from typing import Any, Self, SupportsIndex
 
 from tickcast.indicators._base import (
     MAX_PERIOD,
@@ -38,9 +38,9 @@ class EMA(Indicator):
     _sum: float
     _ema: float
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: SupportsIndex) -> None:
         self.period = check_period("period", period)
-        self._k = 2.0 / (period + 1)
+        self._k = 2.0 / (self.period + 1)
         self.reset()
 
     def reset(self) -> None:

@@ -21,7 +21,7 @@ the price, not to themselves, near zero crossings.
 from __future__ import annotations
 
 from math import isfinite
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, SupportsIndex
 
 from tickcast.indicators._base import (
     MAX_PERIOD,
@@ -79,15 +79,17 @@ class MACD(Indicator):
     _slow_ema: float
     _signal: float
 
-    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+    def __init__(
+        self, fast: SupportsIndex = 12, slow: SupportsIndex = 26, signal: SupportsIndex = 9
+    ) -> None:
         self.fast = check_period("fast", fast)
         self.slow = check_period("slow", slow)
         self.signal = check_period("signal", signal)
-        if fast > slow:
+        if self.fast > self.slow:
             raise ValueError(f"fast ({fast}) must not be longer than slow ({slow})")
-        self._k_fast = 2.0 / (fast + 1)
-        self._k_slow = 2.0 / (slow + 1)
-        self._k_signal = 2.0 / (signal + 1)
+        self._k_fast = 2.0 / (self.fast + 1)
+        self._k_slow = 2.0 / (self.slow + 1)
+        self._k_signal = 2.0 / (self.signal + 1)
         self.reset()
 
     def reset(self) -> None:

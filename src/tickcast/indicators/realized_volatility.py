@@ -13,7 +13,7 @@ price number ``period + 1``. Prices must be finite and > 0; ``period`` must be
 from __future__ import annotations
 
 from math import inf, log, sqrt
-from typing import Any, Self
+from typing import Any, Self, SupportsIndex
 
 from tickcast.indicators._base import MAX_PERIOD, StateReader
 from tickcast.indicators._window import MomentsWindow
@@ -28,7 +28,7 @@ class RealizedVolatility(MomentsWindow):
 
     _prev: float | None
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: SupportsIndex) -> None:
         super().__init__(period, minimum=2)
         self._prev = None
 

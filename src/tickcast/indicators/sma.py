@@ -16,7 +16,7 @@ whole series; on long series that drift is the only difference.
 from __future__ import annotations
 
 from math import fsum, isfinite
-from typing import Any, Self
+from typing import Any, Self, SupportsIndex
 
 from tickcast.indicators._base import (
     MAX_PERIOD,
@@ -46,9 +46,9 @@ class SMA(Indicator):
     _wraps: int
     _sum: float
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: SupportsIndex) -> None:
         self.period = check_period("period", period)
-        self._every = wraps_per_refresh(period)
+        self._every = wraps_per_refresh(self.period)
         self.reset()
 
     def reset(self) -> None:

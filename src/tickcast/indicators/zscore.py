@@ -16,7 +16,7 @@ constant gets an exact zero spread, not rounding noise.
 from __future__ import annotations
 
 from math import isfinite, sqrt
-from typing import Any, Self
+from typing import Any, Self, SupportsIndex
 
 from tickcast.indicators._base import MAX_PERIOD, StateReader, non_finite
 from tickcast.indicators._window import MomentsWindow
@@ -29,7 +29,7 @@ class ZScore(MomentsWindow):
 
     kind = "zscore"
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: SupportsIndex) -> None:
         super().__init__(period, minimum=2)
 
     def reset(self) -> None:

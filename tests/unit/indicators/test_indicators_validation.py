@@ -71,8 +71,8 @@ def test_macd_arguments(args: tuple[int, int, int], message: str) -> None:
         MACD(*args)
 
 
-@pytest.mark.parametrize("k", [-1.0, math.nan, math.inf])
-def test_bollinger_k_must_be_finite_and_not_negative(k: float) -> None:
+@pytest.mark.parametrize("k", [-1.0, math.nan, math.inf, "2", None])
+def test_bollinger_k_must_be_finite_and_not_negative(k: Any) -> None:
     with pytest.raises(ValueError, match="k must be"):
         BollingerBands(20, k)
 
