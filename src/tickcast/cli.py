@@ -71,14 +71,21 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCH_SUITES = ("features", "indicators", "e2e", "soak")
+# suite -> module; `all` runs every other one and regenerates docs/BENCHMARKS.md.
+BENCH_SUITES = {
+    "all": "tickcast.bench.report",
+    "features": "tickcast.bench.features",
+    "indicators": "tickcast.bench.indicators",
+    "bridge": "tickcast.bridge.bench",
+    "e2e": "tickcast.bench.e2e",
+    "soak": "tickcast.bench.soak",
+}
 
 
 def _bench(args: argparse.Namespace) -> int:
     import importlib
 
-    suite = importlib.import_module(f"tickcast.bench.{args.suite}")
-    return int(suite.main(args.rest))
+    return int(importlib.import_module(BENCH_SUITES[args.suite]).main(args.rest))
 
 
 def _config(args: argparse.Namespace) -> int:

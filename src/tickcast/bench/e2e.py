@@ -282,7 +282,28 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
                 else f", volume check: {'every tick counted into a bar' if not bad else f'MISMATCH {bad}'}"
             )
         )
+    _targets(runs)
     return result
+
+
+def _targets(runs: list[Run]) -> None:
+    """The issue's targets, computed from this run: PASS or MISS, never assumed."""
+    by = {r.name: r for r in runs}
+    real, null = by.get("real"), by.get("null")
+    if real is None:
+        return
+    p99, p50 = real.pct("end_to_end", 99), real.pct("end_to_end", 50)
+    lines = []
+    if p99 is not None:
+        lines.append(
+            f"end-to-end p99 <= 100 ms: {p99:.0f} ms -> {'PASS' if p99 <= 100 else 'MISS'}"
+        )
+    if null is not None and p50 is not None and (n50 := null.pct("end_to_end", 50)) is not None:
+        ok = p50 <= n50 + 5
+        lines.append(
+            f"real p50 <= null p50 + 5 ms: {p50:.0f} vs {n50:.0f} + 5 ms -> {'PASS' if ok else 'MISS'}"
+        )
+    print("\ntargets:\n" + "\n".join(f"  {x}" for x in lines))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,3 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str))
     bad = [r for r in result["runs"].values() if isinstance(r["volume_check"], dict)]
     return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -85,11 +85,12 @@ class Growth:
 def growth(
     samples: list[tuple[float, int]], name: str, t0: float, t1: float, window_s: float = 60.0
 ) -> Growth | None:
-    """RSS growth within [t0, t1]: medians of the first and last `window_s`, so one
-    garbage-collection spike does not decide it."""
+    """RSS growth within [t0, t1]: medians of the first and last `window_s` (at most a
+    third of the span each), so one garbage-collection spike does not decide it."""
     inside = [(t, k / 1024) for t, k in samples if t0 <= t <= t1]
     if len(inside) < 2:
         return None
+    window_s = min(window_s, (t1 - t0) / 3)  # a short run compares its first and last thirds
     first = [m for t, m in inside if t <= t0 + window_s] or [inside[0][1]]
     last = [m for t, m in inside if t >= t1 - window_s] or [inside[-1][1]]
     return Growth(

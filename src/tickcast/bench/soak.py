@@ -114,3 +114,7 @@ def _row(g: Growth) -> dict[str, Any]:
         "peak_mib": round(g.peak_mib, 1),
         "samples": g.samples,
     }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

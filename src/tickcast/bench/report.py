@@ -1,0 +1,187 @@
+"""`tickcast bench all`: run every benchmark and regenerate docs/BENCHMARKS.md.
+
+Each suite runs in its own process (so one does not disturb another's timing)
+and prints its figures beside its reference; the document holds the machine,
+the date, each exact command and its complete output. Hand-written analysis of
+the figures lives in docs/PERFORMANCE.md, which this command does not touch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tickcast.local.cli import repo_root
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    title: str
+    module: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+    about: str
+
+
+SUITES: tuple[Suite, ...] = (
+    Suite(
+        "indicators", "Indicators, one by one", "tickcast.bench.indicators",
+        ("--points", "200000"), ("--points", "20000", "--repeat", "1"),
+        "Each indicator per update against talipp on the same seeded random walk, "
+        "interleaved in segments and best of N runs; TA-Lib batch per point as the floor; "
+        "tracemalloc peak bytes of one instance.",
+    ),
+    Suite(
+        "features", "Features: five-indicator kernel and the stage through Redis",
+        "tickcast.bench.features",
+        (), ("--points", "20000", "--repeat", "1", "--messages", "200", "--stage-repeat", "1"),
+        "The five classic indicators updated together per tick against talipp and "
+        "talib.stream; then the features stage (parse, bars, indicators, one EVALSHA) "
+        "against a real redis-server at 1, 16, 128 and 1,024 ticks per message, beside a "
+        "bare round trip of the same payload. Targets are printed with PASS/MISS.",
+    ),
+    Suite(
+        "bridge", "ws_bridge fan-out", "tickcast.bridge.bench",
+        ("--connections", "10000"), ("--connections", "200", "--rounds", "3", "--interval", "0.3"),
+        "The real bridge app under uvicorn in a child process, N authenticated WebSocket "
+        "clients on loopback, one document per symbol per round; fan-out latency, memory "
+        "per connection, CPU, and the SIGTERM drain (every client must get 1012).",
+    ),
+    Suite(
+        "e2e", "Pipeline end to end, beside a null pipeline", "tickcast.bench.e2e",
+        ("--rate", "100", "--symbols", "20", "--duration", "30", "--window-ms", "100",
+         "--grace-ms", "2000", "--check-volume"),
+        ("--rate", "20", "--symbols", "4", "--duration", "5", "--window-ms", "100",
+         "--grace-ms", "2000", "--check-volume"),
+        "The whole local stack on the emulators, then the same stack with handlers that only "
+        "forward (same topics, same Firestore write): per-hop latency from the trace, "
+        "and bar volumes in Firestore checked against the input.",
+    ),
+    Suite(
+        "soak", "Soak: steady load, memory sampled", "tickcast.bench.soak",
+        ("--minutes", "10", "--rate", "50", "--symbols", "5"),
+        ("--minutes", "1", "--warmup-s", "15", "--interval-s", "2", "--rate", "20",
+         "--symbols", "3"),
+        "The real pipeline at a steady rate with every process's RSS sampled; the bound is "
+        "printed before the run starts.",
+    ),
+)  # fmt: skip
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _mem_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _git(root: Path) -> str:
+    def run(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    head = run("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" (with uncommitted changes)" if run("status", "--porcelain", "-uno") else "")
+
+
+def machine(root: Path) -> list[str]:
+    from tickcast import indicators
+
+    return [
+        f"- **Date**: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; commit {_git(root)}",
+        f"- **Machine**: {os.cpu_count()} vCPU ({_cpu_model()}), {_mem_gib()} RAM, "
+        f"{platform.system()} {platform.release()}",
+        f"- **Python**: {platform.python_implementation()} {platform.python_version()}; "
+        f"indicators built as `{indicators.BACKEND}`",
+        f"- **Load average** at the start: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}",
+    ]
+
+
+def run_suite(suite: Suite, quick: bool) -> tuple[str, str, int, float]:
+    args = suite.quick if quick else suite.full
+    cmd = f"tickcast bench {suite.name} {' '.join(args)}".rstrip()
+    print(f"bench all: {cmd}", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", suite.module, *args], capture_output=True, text=True, check=False
+    )
+    rc = proc.returncode or (0 if proc.stdout.strip() else 70)  # no figures is a failure
+    out = proc.stdout.rstrip() + (f"\n{proc.stderr.rstrip()}" if rc else "")
+    return cmd, out, rc, time.monotonic() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="tickcast bench all", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=None, help="default: docs/BENCHMARKS.md")
+    p.add_argument("--quick", action="store_true", help="small sizes: checks the machinery")
+    p.add_argument("--only", nargs="+", choices=[s.name for s in SUITES], help="these suites")
+    args = p.parse_args(argv)
+    root = repo_root()
+    out = args.out or root / "docs" / "BENCHMARKS.md"
+    doc = [
+        "# Benchmarks",
+        "",
+        "Generated by `tickcast bench all`"
+        + (" --quick (small sizes: not figures to quote)" if args.quick else "")
+        + "; do not edit by hand. What the figures mean, and what was tried: "
+        "[PERFORMANCE.md](PERFORMANCE.md).",
+        "",
+        *machine(root),
+        "",
+    ]
+    failed = []
+    for suite in SUITES:
+        if args.only and suite.name not in args.only:
+            continue
+        cmd, text, rc, secs = run_suite(suite, args.quick)
+        if rc:
+            failed.append(f"{suite.name} (exit {rc})")
+        doc += [
+            f"## {suite.title}",
+            "",
+            suite.about,
+            "",
+            f"Command (from the repository root, in the dev virtualenv; {secs:.0f} s, exit {rc}):",
+            "",
+            "```",
+            cmd,
+            "```",
+            "",
+            "```",
+            text,
+            "```",
+            "",
+        ]
+    doc.append(f"Load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}.")
+    out.write_text("\n".join(doc) + "\n")
+    print(
+        f"bench all: wrote {out}" + (f"; failed: {', '.join(failed)}" if failed else ""),
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

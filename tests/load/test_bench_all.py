@@ -1,0 +1,31 @@
+"""`tickcast bench all --quick`: the benchmarks that start the local stack (e2e beside
+the null pipeline, the soak) and the indicator comparison, run for real at small sizes,
+rendered into one document with the machine, the commands and every figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tickcast.bench import report
+
+pytestmark = pytest.mark.e2e
+
+
+def test_bench_all_quick_writes_every_suite_with_its_command(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    rc = report.main(["--quick", "--only", "indicators", "e2e", "soak", "--out", str(out)])
+    doc = out.read_text()
+    assert rc == 0, doc
+    assert doc.startswith("# Benchmarks\n") and "- **Machine**: " in doc and "vCPU" in doc
+    for suite in ("indicators", "e2e", "soak"):
+        assert f"tickcast bench {suite} " in doc
+    assert "## ws_bridge" not in doc  # not asked for
+    # Figures beside their references, as each suite printed them.
+    assert "| SMA(20) |" in doc and "talipp" in doc
+    assert "null p50" in doc and "real p50" in doc and "targets:" in doc
+    assert doc.count("volume check: every tick counted into a bar") == 2  # e2e and soak
+    assert "soak: PASS" in doc
+    for proc in ("ingest", "features", "predict", "bridge", "redis"):
+        assert f"\n{proc:<12}" in doc, f"no RSS row for {proc}"
