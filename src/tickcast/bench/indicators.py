@@ -32,6 +32,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from tickcast.indicators import (
@@ -53,6 +54,8 @@ SEGMENT = 5_000
 Segments = list[list[Any]]
 Timer = Callable[[Callable[..., Any], list[Any]], int]
 """Times one segment of updates through a bound ``update``/``add``; returns ns."""
+SegmentTimer = Callable[[list[Any]], int]
+"""Times one segment of updates on instances it holds; returns ns."""
 
 
 def _time_one_arg(update: Callable[..., Any], segment: list[Any]) -> int:
@@ -209,26 +212,43 @@ def _peak_bytes(case: Case, series: Series) -> int:
     return peak
 
 
+def interleaved_best(
+    contenders: Sequence[tuple[Callable[[], SegmentTimer], Segments]], repeat: int
+) -> list[int]:
+    """Total ns of each contender: the sum over segments of its fastest time of `repeat` runs.
+
+    A contender is (make, segments): `make()` builds fresh instances for one run and
+    returns a timer of one segment. Each run makes every contender afresh, then
+    times segment i of each in turn before segment i + 1, so background load hits
+    all of them alike. All contenders must have the same number of segments.
+    """
+    count = len(contenders[0][1])
+    best = [[sys.maxsize] * count for _ in contenders]
+    for _ in range(repeat):
+        timers = [make() for make, _ in contenders]
+        for i in range(count):
+            for timer, (_, segments), fastest in zip(timers, contenders, best, strict=True):
+                fastest[i] = min(fastest[i], timer(segments[i]))
+    return [sum(fastest) for fastest in best]
+
+
 def measure(case: Case, series: Series, repeat: int) -> Row:
     """ns per update for tickcast and talipp (paired segments), TA-Lib ns per point."""
-    ours_segments = series.inputs[case.inputs]
-    theirs_segments = series.inputs[case.talipp_inputs]
-    count = len(ours_segments)
-    ours = [sys.maxsize] * count
-    theirs = [sys.maxsize] * count
     timer = case.timer
-    for _ in range(repeat):
-        update = case.tickcast().update
-        add = case.talipp().add if case.talipp is not None else None
-        for i in range(count):
-            ours[i] = min(ours[i], timer(update, ours_segments[i]))
-            if add is not None:
-                theirs[i] = min(theirs[i], _time_one_arg(add, theirs_segments[i]))
+    tickcast, talipp = case.tickcast, case.talipp
+    contenders: list[tuple[Callable[[], SegmentTimer], Segments]] = [
+        (lambda: partial(timer, tickcast().update), series.inputs[case.inputs])
+    ]
+    if talipp is not None:
+        contenders.append(
+            (lambda: partial(_time_one_arg, talipp().add), series.inputs[case.talipp_inputs])
+        )
+    totals = interleaved_best(contenders, repeat)
     talib_ns = _best_batch(case.talib, series.arrays, repeat) if case.talib else None
     return Row(
         name=case.name,
-        tickcast_ns=sum(ours) / series.points,
-        talipp_ns=sum(theirs) / series.points if case.talipp is not None else None,
+        tickcast_ns=totals[0] / series.points,
+        talipp_ns=totals[1] / series.points if talipp is not None else None,
         talib_ns=talib_ns / series.points if talib_ns is not None else None,
         tickcast_bytes=_peak_bytes(case, series),
     )
