@@ -11,7 +11,6 @@ finished. Latency is measured from these, never guessed.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Literal
 
@@ -30,15 +29,10 @@ def _check_symbol(v: str) -> str:
     return v
 
 
-def _finite(v: float) -> float:
-    if not math.isfinite(v):
-        raise ValueError("must be finite")
-    return v
-
-
 Symbol = Annotated[str, AfterValidator(_check_symbol)]
-Price = Annotated[float, Field(gt=0), AfterValidator(_finite)]
-Size = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+# Finiteness is checked inside pydantic-core (allow_inf_nan): no Python call per field.
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Size = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Trace = dict[str, int]
 TickKind = Literal["trade", "quote", "bar"]
 

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st_
+
 from tickcast.features.bars import BarState
 from tickcast.schema import Tick
 
@@ -110,3 +116,39 @@ def test_state_round_trips_through_its_record() -> None:
     st.add([trade(T0 + 100_000_000, 10.0), trade(T0 + S + 100_000_000, 11.0)])
     again = BarState.from_record(1000, 200, st.record())
     assert again == st
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st_.lists(
+        st_.tuples(st_.integers(0, 5_000), st_.floats(1, 1000), st_.floats(0, 100)),
+        min_size=1,
+        max_size=60,
+    ),
+    st_.randoms(use_true_random=False),
+)
+def test_a_message_folds_the_same_bars_in_any_order(
+    rows: list[tuple[int, float, float]], rnd: Any
+) -> None:
+    """Bars depend on event times only: the order of ticks within a message never matters,
+    and the bars equal a direct computation from the ticks."""
+    ticks = [trade(T0 + ms * 1_000_000 + i, p, v) for i, (ms, p, v) in enumerate(rows)]
+    shuffled = list(ticks)
+    rnd.shuffle(shuffled)
+    closer = [trade(T0 + 10 * S, 1.0)]
+    a, b = state(), state()
+    got = a.add(ticks) + a.add(closer)
+    other = b.add(shuffled) + b.add(closer)
+    exact = [(x.t, x.o, x.h, x.l, x.c, x.n) for x in got]
+    assert exact == [(x.t, x.o, x.h, x.l, x.c, x.n) for x in other]
+    # Sums in another order differ in the last bit only.
+    assert [v for x in got for v in (x.v, x.vwap)] == pytest.approx(
+        [v for x in other for v in (x.v, x.vwap)]
+    )
+    for bar in got:
+        inside = sorted(
+            (t for t in ticks if t.ts // 1_000_000 // 1000 * 1000 == bar.t), key=lambda t: t.ts
+        )
+        assert (bar.o, bar.c) == (inside[0].price, inside[-1].price)
+        assert (bar.h, bar.l) == (max(t.price for t in inside), min(t.price for t in inside))
+        assert bar.n == len(inside) and bar.v == pytest.approx(sum(t.size for t in inside))

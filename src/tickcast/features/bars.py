@@ -95,27 +95,53 @@ class BarState:
     open: dict[int, OpenBar] = field(default_factory=dict)
 
     def add(self, ticks: Iterable[Tick]) -> list[Bar]:
-        """Fold ticks in; return the bars this closes, oldest first."""
+        """Fold ticks in, in any order; return the bars this closes, oldest first.
+
+        The hot loop of the features stage: a trade is folded in inline (locals,
+        no call, no max/min) since it runs once per tick."""
         direct: list[Bar] = []
+        bar_ms, last_seq, opened = self.bar_ms, self.last_seq, self.open
+        wm, late = self.watermark_ns, 0
         for tick in ticks:
-            if tick.kind == "quote":
+            kind = tick.kind
+            if kind == "quote":
                 continue
-            ts_ms = tick.ts // NS_PER_MS
-            start = ts_ms - ts_ms % self.bar_ms
-            if start + self.bar_ms <= self.last_seq:
-                self.late += 1
+            ts = tick.ts
+            ts_ms = ts // NS_PER_MS
+            start = ts_ms - ts_ms % bar_ms
+            if start + bar_ms <= last_seq:
+                late += 1
                 continue
-            self.watermark_ns = max(self.watermark_ns, tick.ts)
-            if tick.kind == "bar" and tick.bar_s is not None and tick.bar_s * 1000 == self.bar_ms:
-                # Vendor bars are stamped with their start time.
-                direct.append(_vendor_bar(tick, start))
+            if ts > wm:
+                wm = ts
+            bar = opened.get(start)
+            if kind == "bar":
+                if tick.bar_s is not None and tick.bar_s * 1000 == bar_ms:
+                    # Vendor bars are stamped with their start time.
+                    direct.append(_vendor_bar(tick, start))
+                elif bar is None:
+                    opened[start] = OpenBar.start(start, tick)
+                else:
+                    bar.add(tick)
                 continue
-            bar = self.open.get(start)
             if bar is None:
-                self.open[start] = OpenBar.start(start, tick)
-            else:
-                bar.add(tick)
-        closed = self._close_until(self.watermark_ns) + direct
+                opened[start] = OpenBar.start(start, tick)
+                continue
+            p, size = tick.price, tick.size
+            if p > bar.h:
+                bar.h = p
+            elif p < bar.low:
+                bar.low = p
+            bar.pv += p * size
+            bar.v += size
+            bar.n += 1
+            if ts < bar.first_ns:
+                bar.first_ns, bar.o = ts, p
+            if ts >= bar.last_ns:
+                bar.last_ns, bar.c = ts, p
+        self.watermark_ns = wm
+        self.late += late
+        closed = self._close_until(wm) + direct
         if direct:
             closed.sort(key=lambda b: b.t)
             self.last_seq = max(self.last_seq, closed[-1].t + self.bar_ms)

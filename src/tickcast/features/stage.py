@@ -50,8 +50,9 @@ class Record:
         self.lost: bool = lost or bool(raw.get("lost", False))
         self.bars = BarState.from_record(s.bar_ms, s.bar_grace_ms, raw.get("bars", {}))
         self.features = FeatureSet.from_state(raw["ind"]) if "ind" in raw else FeatureSet()
-        self.batches: list[str] = raw.get("batches", [])
-        self.outbox: list[list[Any]] = raw.get("outbox", [])  # [[batch, [msg, ...]], ...]
+        # Copies: `raw` may be the store's cached record, which must stay as committed.
+        self.batches: list[str] = list(raw.get("batches", ()))
+        self.outbox: list[list[Any]] = list(raw.get("outbox", ()))  # [[batch, [msg, ...]], ...]
         self.arrived_ms: int = int(raw.get("arrived_ms", 0))  # wall time of the last ticks
 
     def dump(self) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def apply_ticks(s: Settings, batch: TicksMessage) -> list[bytes]:
             again = [m.encode() for b, msgs in rec.outbox if b == batch_id for m in msgs]
             return rec.dump(), again
         late_before = rec.bars.late
-        bars = rec.bars.add(sorted(ticks, key=lambda t: t.ts))
+        bars = rec.bars.add(ticks)  # order within a message does not matter
         if rec.bars.late > late_before:
             # Counted and dropped by policy; logged so the loss is visible (a
             # log-based metric), and a hint that TICKCAST_BAR_GRACE_MS is too short.

@@ -68,7 +68,9 @@ class StateStore:
         self._redis = redis
         self._cas = redis.register_script(_CAS)
         self._ttl = ttl_s
-        self._cache: dict[str, tuple[int, bytes]] = {}
+        # The last record this instance committed, decoded: the next message starts from
+        # it without a read or a decode. Step functions must not mutate it (Record copies).
+        self._cache: dict[str, tuple[int, dict[str, Any] | None]] = {}
         self._epoch: str | None = None
 
     def load(self, key: str) -> tuple[int, dict[str, Any] | None]:
@@ -89,10 +91,7 @@ class StateStore:
         """
         key = state_key(symbol, interval_s)
         cached = self._cache.get(key)
-        if cached is None:
-            rev, rec = self.load(key)
-        else:
-            rev, rec = cached[0], orjson.loads(cached[1])
+        rev, rec = self.load(key) if cached is None else cached
         lost = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -107,7 +106,7 @@ class StateStore:
                 args=[rev, rev + 1, data, self._ttl, now_ms, symbol, event_ms],
             )
             if int(ok) == 1:
-                self._cache[key] = (rev + 1, data)
+                self._cache[key] = (rev + 1, new)
                 return result
             rev, rec = int(cur_rev), (orjson.loads(cur) if cur else None)
         self._cache.pop(key, None)
