@@ -158,3 +158,42 @@ def test_hot_path_is_one_redis_round_trip_per_ticks_message(
         _apply(s, symbol, f"batch-{b}", ticks, {})
     assert commands == ["EVALSHA"] * 10  # five ticks each, one round trip each
     _store.cache_clear()
+
+
+def test_a_step_that_fails_half_way_is_redone_from_the_committed_state(
+    backends, symbol: str, monkeypatch
+) -> None:
+    """The instance keeps the Record it last committed; a message whose processing
+    fails after it mutated that Record must not see the mutation when retried."""
+    from tickcast.features import stage
+    from tickcast.schema import FeaturesMessage, TicksMessage
+
+    s = Settings.from_env(
+        {
+            **backends.env,
+            "TICKCAST_BAR_SECONDS": "1",
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/6",
+        }
+    )
+
+    def msg(batch: str, ts: int) -> TicksMessage:
+        return TicksMessage(
+            symbol=symbol, batch=batch, ticks=(Tick(ts=ts, price=10.0, size=1, id=batch),)
+        )
+
+    assert stage.apply_ticks(s, msg("a", T0 + 100_000_000)) == []
+
+    def broken(*args: Any, **kw: Any) -> list[bytes]:
+        raise RuntimeError("publish side failed")
+
+    monkeypatch.setattr(stage, "_vectors", broken)
+    with pytest.raises(RuntimeError):
+        stage.apply_ticks(s, msg("b", T0 + 2_000_000_000))  # closes the first bar, then fails
+    monkeypatch.undo()
+    out = [
+        FeaturesMessage.model_validate_json(m)
+        for m in stage.apply_ticks(s, msg("b", T0 + 2_000_000_000))
+    ]
+    assert [m.seq for m in out] == [T0 // 1_000_000 + 1000], "the first bar closes on the retry"
+    assert out[0].bar.v == 1.0
+    stage._store.cache_clear()

@@ -20,7 +20,7 @@ from tickcast import clients, log
 from tickcast.config import Settings
 from tickcast.errors import PermanentError
 from tickcast.features.bars import BarState
-from tickcast.features.store import StateStore
+from tickcast.features.store import StateStore, state_key
 from tickcast.features.vector import FeatureSet
 from tickcast.pubsub import PushedMessage, publish
 from tickcast.schema import Bar, FeaturesMessage, TicksMessage, Trace
@@ -56,15 +56,43 @@ class Record:
         self.arrived_ms: int = int(raw.get("arrived_ms", 0))  # wall time of the last ticks
 
     def dump(self) -> dict[str, Any]:
+        """The record to commit: fresh lists throughout, never aliases of this object's."""
+        del self.batches[:-RECENT_BATCHES], self.outbox[:-OUTBOX_BATCHES]
         return {
             "v": RECORD_VERSION,
             "bars": self.bars.record(),
             "ind": self.features.state(),
-            "batches": self.batches[-RECENT_BATCHES:],
-            "outbox": self.outbox[-OUTBOX_BATCHES:],
+            "batches": list(self.batches),
+            "outbox": list(self.outbox),
             "arrived_ms": self.arrived_ms,
             **({"lost": True} if self.lost else {}),
         }
+
+
+class _Decoded:
+    """The Record behind the record this instance last committed, per key: the next
+    message for the symbol starts from it instead of decoding the record again.
+
+    An entry is taken out before use, so a step that fails half-way (its Record
+    mutated, nothing committed) can never be reused; it is put back only with the
+    exact dict object the store then caches, and used only when the store hands that
+    same object back (identity, not equality), i.e. after that commit succeeded."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, tuple[dict[str, Any], Record]] = {}
+
+    def take(self, key: str, s: Settings, raw: dict[str, Any] | None, lost: bool) -> Record:
+        hit = self._by_key.pop(key, None)
+        if hit is not None and raw is not None and hit[0] is raw:
+            return hit[1]
+        return Record(s, raw, lost)
+
+    def put(self, key: str, raw: dict[str, Any], rec: Record) -> dict[str, Any]:
+        self._by_key[key] = (raw, rec)
+        return raw
+
+
+_decoded = _Decoded()
 
 
 def _vectors(s: Settings, symbol: str, rec: Record, bars: list[Bar], trace: Trace) -> list[bytes]:
@@ -107,12 +135,14 @@ def apply_ticks(s: Settings, batch: TicksMessage) -> list[bytes]:
     warm); return the tickcast-features messages it produced, not yet published."""
     symbol, batch_id, ticks, trace = batch.symbol, batch.batch, batch.ticks, batch.trace
 
+    key = state_key(symbol, s.bar_seconds)
+
     def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
-        rec = Record(s, raw, lost)
+        rec = _decoded.take(key, s, raw, lost)
         if batch_id in rec.batches:
             # Redelivery: republish what this batch produced, if anything.
             again = [m.encode() for b, msgs in rec.outbox if b == batch_id for m in msgs]
-            return rec.dump(), again
+            return _decoded.put(key, rec.dump(), rec), again
         late_before = rec.bars.late
         bars = rec.bars.add(ticks)  # order within a message does not matter
         if rec.bars.late > late_before:
@@ -131,7 +161,7 @@ def apply_ticks(s: Settings, batch: TicksMessage) -> list[bytes]:
         rec.arrived_ms = time.time_ns() // 1_000_000
         if produced:
             rec.outbox.append([batch_id, [m.decode() for m in produced]])
-        return rec.dump(), produced
+        return _decoded.put(key, rec.dump(), rec), produced
 
     return _store(s.redis_url, s.state_ttl_s).update(
         symbol,
