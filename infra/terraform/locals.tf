@@ -24,7 +24,8 @@ locals {
   # VPC connector), and whether it reads model artifacts.
   functions = {
     ingest = {
-      subscriptions = { raw = { ordered = false } }
+      # A feed that sets an ordering key (one per connection) is processed in order.
+      subscriptions = { raw = { ordered = true } }
       publishes     = ["ticks", "deadletter"]
       project_roles = []
       uses_redis    = true

@@ -33,7 +33,7 @@ def _replay(args: argparse.Namespace) -> int:
         )
     else:
         msgs = replay.ndjson_messages(path, args.rate)
-    sent = replay.pace(msgs, lambda body: publish(s, "raw", [(body, "", attrs)]))
+    sent = replay.pace(msgs, lambda body: publish(s, "raw", [(body, "replay", attrs)]))
     print(f"published {sent} messages to {s.topic('raw')}")
     return 0
 

@@ -81,7 +81,11 @@ def run(stack: LocalStack, duration_s: float | None, synthetic: int = 0) -> int:
 
     def feed() -> None:
         msgs = bar_messages(series, stack.bar_seconds, backfill=BACKFILL_BARS)
-        pace(msgs, lambda body: publish(s, "raw", [(body, "", {"format": "alpaca"})]), stop.is_set)
+        pace(
+            msgs,
+            lambda body: publish(s, "raw", [(body, "demo-feed", {"format": "alpaca"})]),
+            stop.is_set,
+        )
 
     feeder = threading.Thread(target=feed, name="replay", daemon=True)
     feeder.start()

@@ -127,7 +127,10 @@ def _feed(
                 }
             )
             run.volume_in[sym] += size
-        futures.append(pub.publish(topic, orjson.dumps(trades), format="alpaca"))
+        # One ordering key, as one feed connection: ingest takes its messages in order.
+        futures.append(
+            pub.publish(topic, orjson.dumps(trades), ordering_key="bench-feed", format="alpaca")
+        )
         run.published_ticks += per_msg
         run.published_msgs += 1
         n += 1

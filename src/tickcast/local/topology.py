@@ -23,7 +23,9 @@ _log = log.get("local.topology")
 
 # (topic, function, ordered)
 PUSH_ROUTES: tuple[tuple[Topic, str, bool], ...] = (
-    ("raw", "ingest", False),
+    # A feed that sets an ordering key (one per connection) has its messages
+    # processed in order: no tick of it is late because of ingest concurrency.
+    ("raw", "ingest", True),
     ("ticks", "features", True),
     ("clock", "features", False),
     ("features", "predict", True),
