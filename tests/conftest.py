@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,25 @@ class Backends:
     env: dict[str, str]
     project: str
     redis_port: int
+
+
+@pytest.fixture(scope="session")
+def stack_ports(backends: Backends) -> Any:
+    """Ports for a LocalStack on the session's backends, with free ports for its
+    services; keyword arguments override any of them (a drill's own Firestore)."""
+    from tickcast.local.processes import free_port
+    from tickcast.local.stack import Ports
+
+    def make(**own: int) -> Ports:
+        ports = {
+            "redis": backends.redis_port,
+            "pubsub": int(backends.env["PUBSUB_EMULATOR_HOST"].rsplit(":", 1)[1]),
+            "firestore": int(backends.env["FIRESTORE_EMULATOR_HOST"].rsplit(":", 1)[1]),
+            **{name: free_port() for name in ("ingest", "features", "predict", "bridge")},
+        }
+        return Ports(**{**ports, **own})
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from tickcast import clients
 from tickcast.bridge import reconnect
 from tickcast.config import Settings
 from tickcast.local.processes import Proc, free_port, http_status
-from tickcast.local.stack import LocalStack, Ports
+from tickcast.local.stack import LocalStack
 from tickcast.predict.store import PREDICTIONS, SYMBOLS
 from tickcast.pubsub import publish
 from tickcast.replay import OHLCV, Series, bar_messages, pace
@@ -39,16 +39,8 @@ BACKFILL = 40  # warm: every live bar gets a prediction
 
 
 @pytest.fixture(scope="module")
-def stack(backends: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    ports = Ports(
-        redis=backends.redis_port,
-        pubsub=int(backends.env["PUBSUB_EMULATOR_HOST"].rsplit(":", 1)[1]),
-        firestore=free_port(),
-        ingest=free_port(),
-        features=free_port(),
-        predict=free_port(),
-        bridge=free_port(),
-    )
+def stack(stack_ports: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    ports = stack_ports(firestore=free_port())  # its own: the drill kills it
     st = LocalStack(
         root=ROOT,
         state_dir=tmp_path_factory.mktemp("drills"),
@@ -84,6 +76,13 @@ class Feed(threading.Thread):
             lambda b: publish(self.s, "raw", [(b, "", {"format": "alpaca"})]),
             self.stopped.is_set,
         )
+
+
+def live_feed(stack: LocalStack, symbol: str, monkeypatch: pytest.MonkeyPatch) -> Feed:
+    """This process talks to the drill's stack; a feed for `symbol`, not started."""
+    for k, v in stack.env().items():
+        monkeypatch.setenv(k, v)
+    return Feed(Settings.from_env(stack.env()), symbol)
 
 
 def proc(stack: LocalStack, name: str) -> Proc:
@@ -150,12 +149,9 @@ def wait_for(cond: Any, what: str) -> None:
 def test_firestore_restart_predict_retries_and_listeners_recover(
     stack: LocalStack, symbol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    s = Settings.from_env(stack.env())
+    feed = live_feed(stack, symbol, monkeypatch)
     seen: list[dict[str, Any]] = []
     progress = reconnect.Progress()
-    feed = Feed(s, symbol)
     follower = Background(follow(stack, symbol, seen, progress))
     feed.start()
     try:
@@ -193,12 +189,9 @@ def test_firestore_restart_predict_retries_and_listeners_recover(
 def test_bridge_restart_client_resumes_with_since_without_gap(
     stack: LocalStack, symbol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    s = Settings.from_env(stack.env())
+    feed = live_feed(stack, symbol, monkeypatch)
     seen: list[dict[str, Any]] = []
     progress = reconnect.Progress()
-    feed = Feed(s, symbol)
     feed.start()
     wait_for(lambda: len(history_seqs(stack, symbol)) > 0, "first prediction written")
     follower = Background(follow(stack, symbol, seen, progress))
@@ -237,10 +230,7 @@ def test_reconnect_storm_of_1000_clients_after_a_bridge_restart(
     from tickcast.bridge.bench import raise_open_files
 
     assert raise_open_files(4 * STORM + 100) >= 4 * STORM + 100
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    s = Settings.from_env(stack.env())
-    feed = Feed(s, symbol)
+    feed = live_feed(stack, symbol, monkeypatch)
     feed.start()
     wait_for(lambda: len(history_seqs(stack, symbol)) > 0, "first prediction written")
     seen: list[list[dict[str, Any]]] = [[] for _ in range(STORM)]

@@ -15,8 +15,7 @@ import pytest
 import websockets
 
 from tickcast.config import Settings
-from tickcast.local.processes import free_port
-from tickcast.local.stack import LocalStack, Ports
+from tickcast.local.stack import LocalStack
 from tickcast.pubsub import publish
 from tickcast.replay import OHLCV, Series, bar_messages
 
@@ -27,16 +26,8 @@ BARS = 45  # > the longest warm-up (MACD 12/26/9 needs 34 closes)
 
 
 @pytest.fixture(scope="module")
-def stack(backends, tmp_path_factory) -> Iterator[LocalStack]:
-    ports = Ports(
-        redis=backends.redis_port,
-        pubsub=int(backends.env["PUBSUB_EMULATOR_HOST"].rsplit(":", 1)[1]),
-        firestore=int(backends.env["FIRESTORE_EMULATOR_HOST"].rsplit(":", 1)[1]),
-        ingest=free_port(),
-        features=free_port(),
-        predict=free_port(),
-        bridge=free_port(),
-    )
+def stack(stack_ports, tmp_path_factory) -> Iterator[LocalStack]:
+    ports = stack_ports()
     # Its own project and Redis db: nothing the contract tests publish reaches it.
     st = LocalStack(
         root=ROOT,
