@@ -189,3 +189,16 @@ def test_s3_errors_are_one_line(s3: Any) -> None:
     put(s3, "odd/2024-03-07.csv.gz", "a,b\n1,2\n")
     with pytest.raises(BackfillError, match="neither Polygon aggregates nor trades"):
         read_all(s3, "s3://flatfiles/odd/")
+
+
+def test_unreachable_redis_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tickcast import cli
+
+    f = tmp_path / "h.csv"
+    f.write_text("t,open,high,low,close,volume\n1709821800,1,1,1,1,1\n")
+    monkeypatch.setenv("TICKCAST_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert cli.main(["backfill", str(f), "--symbol", "X"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tickcast: redis (redis://127.0.0.1:1/0):") and "\n" not in err

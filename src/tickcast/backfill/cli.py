@@ -123,6 +123,15 @@ def _report(summary: dict[str, Warmed], rejected: Counter[str], written: bool) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
+    try:
+        return _run(args)
+    except RedisError as exc:
+        raise BackfillError(f"redis ({Settings.from_env(os.environ).redis_url}): {exc}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
     s = Settings.from_env(os.environ)
     keep = (
         frozenset(x.strip().upper() for x in args.symbols.split(",") if x.strip())
