@@ -197,3 +197,67 @@ def test_a_step_that_fails_half_way_is_redone_from_the_committed_state(
     assert [m.seq for m in out] == [T0 // 1_000_000 + 1000], "the first bar closes on the retry"
     assert out[0].bar.v == 1.0
     stage._store.cache_clear()
+
+
+def test_the_clock_leaves_bars_open_while_ingest_has_newer_ticks_in_flight(
+    backends, symbol: str
+) -> None:
+    """Ingest claimed a trade for the symbol that features has not seen yet (queued in
+    Pub/Sub): the clock must not close the bar it may belong to; once the trade is in,
+    the clock goes on. A claim never seen for ten minutes was dead-lettered: ignored."""
+    import orjson
+
+    from tickcast import clients
+    from tickcast.features import stage
+    from tickcast.ingest.dedupe import INFLIGHT_KEY, Deduper
+    from tickcast.pubsub import PushedMessage
+    from tickcast.schema import TicksMessage
+
+    url = f"redis://127.0.0.1:{backends.redis_port}/7"
+    s = Settings.from_env(
+        {
+            **backends.env,
+            "TICKCAST_BAR_SECONDS": "1",
+            "TICKCAST_CLOCK_LAG_MS": "0",
+            "TICKCAST_REDIS_URL": url,
+        }
+    )
+    r = clients.redis_client(url)
+    ms = T0 // 1_000_000
+
+    def trade(batch: str, at_ms: int) -> list[bytes]:
+        tick = Tick(ts=(ms + at_ms) * 1_000_000, price=10.0, size=1, id=batch)
+        return stage.apply_ticks(s, TicksMessage(symbol=symbol, batch=batch, ticks=(tick,)))
+
+    def clock(n: int, at_ms: int = 9_000) -> int:
+        body = orjson.dumps({"now_ns": (ms + at_ms) * 1_000_000})
+        return stage.on_clock(PushedMessage(body, {"kind": "clock"}, f"c{n}-{symbol}"), s)
+
+    assert trade("a", 100) == []
+    Deduper(r, 60).claim([f"{symbol}-q"], f"m-{symbol}", [(symbol, ms + 1_500)])
+    assert clock(1) == 0, "the bar stays open: a newer trade is queued"
+    assert len(trade("b", 1_500)) == 1  # the queued trade closes the first bar itself
+    assert clock(2) == 1, "nothing queued any more: the clock closes the second bar"
+
+    assert trade("c", 9_100) == []
+    r.hset(INFLIGHT_KEY, mapping={symbol: ms + 10_500, f"{symbol}@": 1})  # claimed long ago
+    assert clock(3, 12_000) == 1, "a claim never seen for ten minutes does not hold bars open"
+    stage._store.cache_clear()
+
+
+def test_ingest_records_the_newest_claimed_trade_per_symbol(backends, symbol: str) -> None:
+    from tickcast import clients
+    from tickcast.ingest.dedupe import Deduper, inflight
+
+    r = clients.redis_client(f"redis://127.0.0.1:{backends.redis_port}/7")
+    d = Deduper(r, 60)
+    other = symbol + "X"
+    ids = [f"{symbol}-1", f"{symbol}-2", f"{symbol}-q", f"{other}-1"]
+    assert d.claim(ids, f"A{symbol}", [(symbol, 1000), (symbol, 2000), (symbol, 9000), (other, 7)])
+    assert d.claim([f"{symbol}-3"], f"B{symbol}", [(symbol, 1500)]) == [True]  # older: kept 2000
+    # A resend of a tick someone else claimed is not this message's: it moves nothing.
+    assert d.claim([f"{symbol}-1"], f"C{symbol}", [(symbol, 5000)]) == [False]
+    got = inflight(r, [symbol, other, symbol + "NONE"])
+    assert {k: v[0] for k, v in got.items()} == {symbol: 9000, other: 7}
+    assert d.claim([f"{symbol}-q2"], f"D{symbol}", [(symbol, 0)]) == [True]  # a quote: no time
+    assert inflight(r, [symbol])[symbol][0] == 9000

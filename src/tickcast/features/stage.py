@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from tickcast import clients, log
 from tickcast.config import Settings
 from tickcast.errors import PermanentError
-from tickcast.features.bars import BarState
+from tickcast.features.bars import NS_PER_MS, BarState
 from tickcast.features.store import StateStore, state_key
 from tickcast.features.vector import FeatureSet
 from tickcast.pubsub import PushedMessage, publish
@@ -28,6 +28,9 @@ from tickcast.schema import Bar, FeaturesMessage, TicksMessage, Trace
 _log = log.get("features")
 
 RECORD_VERSION = 1
+# Ticks ingest claimed this long ago and features never saw were dead-lettered
+# (Pub/Sub gives up after its delivery attempts), not queued: the clock goes on.
+INFLIGHT_MAX_AGE_MS = 10 * 60 * 1000
 RECENT_BATCHES = 256  # redeliveries arrive within minutes; older ones are late by then
 OUTBOX_BATCHES = 8
 
@@ -189,18 +192,31 @@ def on_clock(msg: PushedMessage, s: Settings) -> int:
         # under the ticks still queued for them.
         close_ns = min(close_ns, event_ms * 1_000_000 - lag_ns)
     since = now_ns // 1_000_000 - s.state_ttl_s * 1000
+    symbols = store.active_symbols(s.bar_seconds, since)
+    queued = store.inflight(symbols)
+    wall_ms = time.time_ns() // 1_000_000
     total = 0
-    for symbol in store.active_symbols(s.bar_seconds, since):
+    for symbol in symbols:
+        event_ms, claimed_at = queued.get(symbol, (0, 0))
+        if wall_ms - claimed_at > INFLIGHT_MAX_AGE_MS:
+            event_ms = 0  # claimed long ago and never seen: dead-lettered, not queued
         # The clock id keeps a redelivered clock message idempotent like a batch.
-        total += _advance(s, store, symbol, close_ns, f"clock:{msg.message_id or now_ns}")
+        batch = f"clock:{msg.message_id or now_ns}"
+        total += _advance(s, store, symbol, close_ns, batch, event_ms)
     return total
 
 
-def _advance(s: Settings, store: StateStore, symbol: str, now_ns: int, batch_id: str) -> int:
+def _advance(
+    s: Settings, store: StateStore, symbol: str, now_ns: int, batch_id: str, queued_ms: int
+) -> int:
     def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
         rec = Record(s, raw, lost)
         if batch_id in rec.batches or raw is None:
             return rec.dump(), []
+        if queued_ms > rec.bars.watermark_ns // NS_PER_MS:
+            # Ingest has claimed trades for this symbol newer than any seen here:
+            # they are queued in Pub/Sub and close its bars by their own event time.
+            return raw, []
         if time.time_ns() // 1_000_000 - rec.arrived_ms < s.clock_lag_ms:
             # Ticks are still arriving (perhaps from a backlog): they close bars by
             # their own event time. Closing by wall time now would make them late.

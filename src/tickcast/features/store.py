@@ -138,6 +138,12 @@ class StateStore:
         event, arrival = self._redis.hmget(progress_key(interval_s), "event", "arrival")
         return int(event or 0), int(arrival or 0)
 
+    def inflight(self, symbols: list[str]) -> dict[str, tuple[int, int]]:
+        """symbol -> (newest event ms ingest claimed, wall ms when): see ingest.dedupe."""
+        from tickcast.ingest.dedupe import inflight
+
+        return inflight(self._redis, symbols)
+
     def active_symbols(self, interval_s: int, since_ms: int) -> list[str]:
         return [
             s.decode() for s in self._redis.zrangebyscore(active_key(interval_s), since_ms, "+inf")

@@ -70,7 +70,11 @@ def handle(msg: PushedMessage, s: Settings) -> IngestResult:
     ticks, filtered = _filter(s).apply(parsed.ticks)
     owner = msg.message_id or hashlib.blake2b(msg.data, digest_size=12).hexdigest()
     deduper = _deduper(s.redis_url, s.dedupe_ttl_s)
-    fresh = deduper.claim([t.id for _, t in ticks], owner)
+    fresh = deduper.claim(
+        [t.id for _, t in ticks],
+        owner,
+        [(sym, 0 if t.kind == "quote" else t.ts // 1_000_000) for sym, t in ticks],
+    )
     if fresh is None:  # published before (a redelivery after success): ack, publish nothing
         result = IngestResult(
             0, len(ticks), len(parsed.rejected), 0, dict(filtered), redelivery=True
