@@ -55,7 +55,7 @@ class Warmer:
             rec = self.records[symbol] = Record(self._s, None)
             self.summary[symbol] = Warmed(symbol)
         self.summary[symbol].ticks += len(ticks)
-        self._bars(symbol, rec.bars.add(sorted(ticks, key=lambda t: t.ts)))
+        self._bars(symbol, rec.bars.add(ticks))  # order within a chunk does not matter
 
     def _bars(self, symbol: str, bars: list[Bar]) -> None:
         rec, w = self.records[symbol], self.summary[symbol]

@@ -68,10 +68,10 @@ from tickcast.bench.indicators import (
     Segments,
     SegmentTimer,
     _cases,
-    _cpu_model,
     _Noop,
     _series,
     _time_one_arg,
+    cpu_model,
     interleaved_best,
 )
 from tickcast.cliargs import positive_int
@@ -744,7 +744,7 @@ def _header(argv: Sequence[str]) -> dict[str, Any]:
     return {
         "date": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}",
         "command": _command(argv),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "nproc": os.cpu_count(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "backend": getattr(indicators, "BACKEND", "python"),

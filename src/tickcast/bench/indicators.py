@@ -254,7 +254,7 @@ def measure(case: Case, series: Series, repeat: int) -> Row:
     )
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}")
     print(f"command: {' '.join(['python -m tickcast.bench.indicators', *arguments])}")
-    print(f"cpu: {_cpu_model()} ({os.cpu_count()} logical CPUs)")
+    print(f"cpu: {cpu_model()} ({os.cpu_count()} logical CPUs)")
     print(f"python: {platform.python_implementation()} {platform.python_version()}")
     print(
         f"points: {args.points:,}  repeat: {args.repeat} "

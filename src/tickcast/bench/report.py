@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tickcast.bench.indicators import cpu_model
 from tickcast.local.cli import repo_root
 
 
@@ -76,16 +77,6 @@ SUITES: tuple[Suite, ...] = (
 )  # fmt: skip
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _mem_gib() -> str:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -111,7 +102,7 @@ def machine(root: Path) -> list[str]:
 
     return [
         f"- **Date**: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; commit {_git(root)}",
-        f"- **Machine**: {os.cpu_count()} vCPU ({_cpu_model()}), {_mem_gib()} RAM, "
+        f"- **Machine**: {os.cpu_count()} vCPU ({cpu_model()}), {_mem_gib()} RAM, "
         f"{platform.system()} {platform.release()}",
         f"- **Python**: {platform.python_implementation()} {platform.python_version()}; "
         f"indicators built as `{indicators.BACKEND}`",
