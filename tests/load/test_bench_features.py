@@ -56,6 +56,7 @@ def _check_stage(stage: dict[str, Any]) -> None:
             "messages_s",
             "state_bytes",
             "parse_us",
+            "contract_parse_us",
             "store_us",
             "bare_us",
         ):

@@ -24,12 +24,12 @@ stopped at the end), for 1, 16, 128 and 1,024 ticks per message. Messages are
 tickcast-ticks JSON bytes built beforehand (Alpaca-like trades, several symbols
 round robin, 10 ms apart per symbol in event time, so 1 s bars close every 100
 ticks and features messages are produced as live); each is parsed with
-``TicksMessage.model_validate_json`` and applied, as the handler does (minus
-publishing). Before timing, every symbol is brought to steady state with
+``decode_ticks`` and applied, as the handler does (minus publishing). Before timing, every symbol is brought to steady state with
 1-tick messages: indicators warm, the record's batch list and outbox full.
 Round trips are counted on the client's connections (every request written
 to the socket, retries and health checks included) and cross-checked with the
 server's INFO commandstats. References from the same run: parsing alone,
+with the handler's msgspec decoder and with the contract's pydantic model,
 ``StateStore.update`` of a constant record of the same size, and a bare EVALSHA
 of a trivial script carrying a payload of the state record's size.
 
@@ -454,7 +454,8 @@ class StageRow:
     server_evalsha: float  # per timed message, from the server's INFO commandstats
     features_out: float  # tickcast-features messages produced per message
     state_bytes: int  # mean size of a symbol's state record after the run
-    parse_us: float  # TicksMessage.model_validate_json alone, best
+    parse_us: float  # decode_ticks alone (the handler's parse), best
+    contract_parse_us: float  # TicksMessage.model_validate_json alone, best
     store_us: float  # StateStore.update of a constant record of state_bytes, best
     bare_us: float  # EVALSHA of `return 1` with a payload of state_bytes, best
     round_trips_exact: bool  # exactly one per message
@@ -502,13 +503,16 @@ def run_stage_size(
     """
     from tickcast.features import stage
     from tickcast.features.store import StateStore, state_key
+    from tickcast.features.ticks_decoder import decode_ticks
     from tickcast.schema import TicksMessage
 
-    apply, parse = stage.apply_ticks, TicksMessage.model_validate_json
+    apply, parse, contract = stage.apply_ticks, decode_ticks, TicksMessage.model_validate_json
     symbols = len(work.symbols)
     seg_len = symbols * max(1, min(8, 128 // size))
     count = math.ceil(len(work.timed) / seg_len)
-    best, parse_best, store_best, bare_best = ([sys.maxsize] * count for _ in range(4))
+    best, parse_best, contract_best, store_best, bare_best = (
+        [sys.maxsize] * count for _ in range(5)
+    )
     wall = cpu = produced = trips_total = evalsha_total = 0
     used: list[str] = []
 
@@ -547,6 +551,10 @@ def run_stage_size(
             for body in segment:
                 parse(body)
             parse_best[i] = min(parse_best[i], time.perf_counter_ns() - t0)
+            t0 = time.perf_counter_ns()
+            for body in segment:
+                contract(body)
+            contract_best[i] = min(contract_best[i], time.perf_counter_ns() - t0)
             # The record the last message of the segment left, as the next one will read it.
             last = work.timed[i * seg_len + len(segment) - 1][0]
             payload = client.hget(state_key(names[last], BAR_SECONDS), "data")
@@ -572,6 +580,7 @@ def run_stage_size(
         features_out=produced / runs,
         state_bytes=round(sum(lengths) / len(lengths)),
         parse_us=sum(parse_best) / n / 1000,
+        contract_parse_us=sum(contract_best) / n / 1000,
         store_us=sum(store_best) / n / 1000,
         bare_us=sum(bare_best) / n / 1000,
         round_trips_exact=trips_total == runs,
@@ -652,15 +661,16 @@ def format_stage(rows: Sequence[StageRow]) -> str:
         "",
         "Where a message's time goes, µs (references measured in the same run, fastest runs):",
         "",
-        "| ticks/msg | apply_ticks + parse | parse alone | StateStore.update, same-size "
-        "constant record | bare EVALSHA, same payload | rest: stage logic |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| ticks/msg | apply_ticks + parse | parse alone (msgspec) | StateStore.update, "
+        "same-size constant record | bare EVALSHA, same payload | rest: stage logic "
+        "| reference: contract (pydantic) parse |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         rest = r.us_best - r.parse_us - r.store_us
         lines.append(
             f"| {r.size:,} | {r.us_best:,.0f} | {r.parse_us:,.0f} | {r.store_us:,.0f} "
-            f"| {r.bare_us:,.0f} | {rest:,.0f} |"
+            f"| {r.bare_us:,.0f} | {rest:,.0f} | {r.contract_parse_us:,.0f} |"
         )
     return "\n".join(lines)
 

@@ -18,10 +18,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from tickcast.schema import Bar, Tick
+from tickcast.schema import Bar
 
 NS_PER_MS = 1_000_000
+
+
+class Tick(Protocol):
+    """The fields bars read: `tickcast.schema.Tick` or the features decoder's mirror."""
+
+    @property
+    def ts(self) -> int: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def open(self) -> float | None: ...
+    @property
+    def high(self) -> float | None: ...
+    @property
+    def low(self) -> float | None: ...
+    @property
+    def vwap(self) -> float | None: ...
+    @property
+    def trades(self) -> int | None: ...
+    @property
+    def bar_s(self) -> int | None: ...
 
 
 @dataclass(slots=True)

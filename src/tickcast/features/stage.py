@@ -21,6 +21,7 @@ from tickcast.config import Settings
 from tickcast.errors import PermanentError
 from tickcast.features.bars import NS_PER_MS, BarState
 from tickcast.features.store import StateStore, state_key
+from tickcast.features.ticks_decoder import FastTicksMessage, decode_ticks
 from tickcast.features.vector import FeatureSet
 from tickcast.pubsub import PushedMessage, publish
 from tickcast.schema import Bar, FeaturesMessage, TicksMessage, Trace
@@ -125,7 +126,7 @@ def _vectors(s: Settings, symbol: str, rec: Record, bars: list[Bar], trace: Trac
 
 def on_ticks(msg: PushedMessage, s: Settings) -> int:
     try:
-        batch = TicksMessage.model_validate_json(msg.data)
+        batch = decode_ticks(msg.data)
     except ValidationError as exc:
         raise PermanentError("invalid_ticks_message", str(exc)) from None
     produced = apply_ticks(s, batch)
@@ -133,7 +134,7 @@ def on_ticks(msg: PushedMessage, s: Settings) -> int:
     return len(produced)
 
 
-def apply_ticks(s: Settings, batch: TicksMessage) -> list[bytes]:
+def apply_ticks(s: Settings, batch: TicksMessage | FastTicksMessage) -> list[bytes]:
     """Fold one ticks message into the symbol's state (one Redis round trip when
     warm); return the tickcast-features messages it produced, not yet published."""
     symbol, batch_id, ticks, trace = batch.symbol, batch.batch, batch.ticks, batch.trace
