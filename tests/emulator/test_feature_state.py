@@ -261,3 +261,73 @@ def test_ingest_records_the_newest_claimed_trade_per_symbol(backends, symbol: st
     assert {k: v[0] for k, v in got.items()} == {symbol: 9000, other: 7}
     assert d.claim([f"{symbol}-q2"], f"D{symbol}", [(symbol, 0)]) == [True]  # a quote: no time
     assert inflight(r, [symbol])[symbol][0] == 9000
+
+
+def _one_second(backends, db: int) -> Settings:
+    return Settings.from_env(
+        {
+            **backends.env,
+            "TICKCAST_BAR_SECONDS": "1",
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/{db}",
+        }
+    )
+
+
+def test_a_batch_redelivered_to_another_instance_changes_nothing_and_republishes(
+    backends, symbol: str
+) -> None:
+    """The batch ids live beside the record in Redis, so an instance that never saw
+    the batch (a cold one, or one whose cache is older) still refuses it."""
+    from tickcast.features import stage
+    from tickcast.features.store import state_key
+    from tickcast.schema import TicksMessage
+
+    s = _one_second(backends, 7)
+    client = redis.Redis(port=backends.redis_port, db=7)
+
+    def msg(batch: str, ts: int) -> TicksMessage:
+        return TicksMessage(
+            symbol=symbol, batch=batch, ticks=(Tick(ts=ts, price=10.0, size=2, id=batch),)
+        )
+
+    assert stage.apply_ticks(s, msg("a", T0 + 100_000_000)) == []
+    first = stage.apply_ticks(s, msg("b", T0 + 2_000_000_000))  # closes the first bar
+    assert len(first) == 1
+    before = client.hgetall(state_key(symbol, 1))
+
+    for cold in (True, False):  # a fresh instance, then the one that applied it
+        if cold:
+            stage._store.cache_clear()
+        assert stage.apply_ticks(s, msg("b", T0 + 2_000_000_000)) == first, "republished as is"
+        assert stage.apply_ticks(s, msg("a", T0 + 100_000_000)) == [], "produced nothing"
+        assert client.hgetall(state_key(symbol, 1)) == before, "state untouched"
+    stage._store.cache_clear()
+
+
+def test_batch_ids_and_outbox_stay_bounded(backends, symbol: str, monkeypatch) -> None:
+    from tickcast.features import store as store_mod
+    from tickcast.features.store import StateStore, batches_key, outbox_key
+
+    client = redis.Redis(port=backends.redis_port, db=8)
+    st = StateStore(client, ttl_s=600)
+    monkeypatch.setattr(store_mod, "BATCH_CAP", 50)
+
+    def step(raw: Any, lost: bool, n: int = 0) -> tuple[dict[str, Any], list[bytes]]:
+        return {"v": 2, "n": n}, [f'{{"m":{n}}}'.encode()]
+
+    now = 1_000_000_000
+    for n in range(60):
+        applied, out = st.apply_batch(
+            symbol, 1, f"b{n}", lambda r, lost, n=n: step(r, lost, n), now
+        )
+        assert applied and out == [f'{{"m":{n}}}'.encode()]
+    assert client.zcard(batches_key(symbol, 1)) == 50, "capped by count"
+    assert client.hlen(outbox_key(symbol, 1)) == store_mod.OUTBOX_SLOTS, "a ring of slots"
+    # The newest batches are still refused and their messages republished; the
+    # oldest have left the outbox (nothing to republish) but are still refused.
+    assert st.apply_batch(symbol, 1, "b59", step, now) == (False, [b'{"m":59}'])
+    assert st.apply_batch(symbol, 1, "b20", step, now) == (False, [])
+    # Past the window, old ids are forgotten when the next batch commits.
+    later = now + store_mod.BATCH_WINDOW_MS + 1
+    assert st.apply_batch(symbol, 1, "late", step, later)[0]
+    assert client.zrange(batches_key(symbol, 1), 0, -1) == [b"late"]

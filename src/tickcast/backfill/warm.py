@@ -73,7 +73,6 @@ class Warmer:
             end_ns = rec.bars.watermark_ns + (self._s.bar_ms + self._s.bar_grace_ms) * NS_PER_MS
             self._bars(symbol, rec.bars.advance(end_ns))
             rec.lost = False
-            rec.batches.append(f"backfill:{rec.bars.last_seq}")
         return self.summary
 
 

@@ -2,7 +2,7 @@
 
 Idempotent and at-least-once safe:
 - a redelivered ticks batch (same `batch` id) changes nothing; the messages it
-  produced are published again from the record's outbox (predict overwrites by seq);
+  produced are published again from the outbox (predict overwrites by seq);
 - state is committed before publishing; if publishing fails the message is
   redelivered and the outbox republishes what the commit produced.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -27,13 +28,14 @@ from tickcast.pubsub import PushedMessage, publish
 from tickcast.schema import Bar, FeaturesMessage, TicksMessage, Trace
 
 _log = log.get("features")
+_ts = attrgetter("ts")
 
-RECORD_VERSION = 1
+# 2: batch ids and outbox moved out of the record (store.py). An older record is
+# treated like lost state: not ready until warm again, never a wrong value.
+RECORD_VERSION = 2
 # Ticks ingest claimed this long ago and features never saw were dead-lettered
 # (Pub/Sub gives up after its delivery attempts), not queued: the clock goes on.
 INFLIGHT_MAX_AGE_MS = 10 * 60 * 1000
-RECENT_BATCHES = 256  # redeliveries arrive within minutes; older ones are late by then
-OUTBOX_BATCHES = 8
 
 
 @cache
@@ -54,20 +56,14 @@ class Record:
         self.lost: bool = lost or bool(raw.get("lost", False))
         self.bars = BarState.from_record(s.bar_ms, s.bar_grace_ms, raw.get("bars", {}))
         self.features = FeatureSet.from_state(raw["ind"]) if "ind" in raw else FeatureSet()
-        # Copies: `raw` may be the store's cached record, which must stay as committed.
-        self.batches: list[str] = list(raw.get("batches", ()))
-        self.outbox: list[list[Any]] = list(raw.get("outbox", ()))  # [[batch, [msg, ...]], ...]
         self.arrived_ms: int = int(raw.get("arrived_ms", 0))  # wall time of the last ticks
 
     def dump(self) -> dict[str, Any]:
-        """The record to commit: fresh lists throughout, never aliases of this object's."""
-        del self.batches[:-RECENT_BATCHES], self.outbox[:-OUTBOX_BATCHES]
+        """The record to commit: fresh objects throughout, never aliases of this one's."""
         return {
             "v": RECORD_VERSION,
             "bars": self.bars.record(),
             "ind": self.features.state(),
-            "batches": list(self.batches),
-            "outbox": list(self.outbox),
             "arrived_ms": self.arrived_ms,
             **({"lost": True} if self.lost else {}),
         }
@@ -143,10 +139,6 @@ def apply_ticks(s: Settings, batch: TicksMessage | FastTicksMessage) -> list[byt
 
     def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
         rec = _decoded.take(key, s, raw, lost)
-        if batch_id in rec.batches:
-            # Redelivery: republish what this batch produced, if anything.
-            again = [m.encode() for b, msgs in rec.outbox if b == batch_id for m in msgs]
-            return _decoded.put(key, rec.dump(), rec), again
         late_before = rec.bars.late
         bars = rec.bars.add(ticks)  # order within a message does not matter
         if rec.bars.late > late_before:
@@ -161,19 +153,19 @@ def apply_ticks(s: Settings, batch: TicksMessage | FastTicksMessage) -> list[byt
                 },
             )
         produced = _vectors(s, symbol, rec, bars, trace)
-        rec.batches.append(batch_id)
         rec.arrived_ms = time.time_ns() // 1_000_000
-        if produced:
-            rec.outbox.append([batch_id, [m.decode() for m in produced]])
         return _decoded.put(key, rec.dump(), rec), produced
 
-    return _store(s.redis_url, s.state_ttl_s).update(
+    # A redelivered batch is refused by the store, which hands back its outbox.
+    _, produced = _store(s.redis_url, s.state_ttl_s).apply_batch(
         symbol,
         s.bar_seconds,
+        batch_id,
         step,
         int(time.time() * 1000),
-        event_ms=max(t.ts for t in ticks) // 1_000_000,
+        event_ms=max(map(_ts, ticks)) // 1_000_000,
     )
+    return produced
 
 
 def on_clock(msg: PushedMessage, s: Settings) -> int:
@@ -210,27 +202,25 @@ def on_clock(msg: PushedMessage, s: Settings) -> int:
 def _advance(
     s: Settings, store: StateStore, symbol: str, now_ns: int, batch_id: str, queued_ms: int
 ) -> int:
-    def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
+    def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any] | None, list[bytes]]:
+        # None: nothing to do, so nothing is written.
         rec = Record(s, raw, lost)
-        if batch_id in rec.batches or raw is None:
-            return rec.dump(), []
+        if raw is None:
+            return (rec.dump() if lost else None), []  # a lost record stays marked lost
         if queued_ms > rec.bars.watermark_ns // NS_PER_MS:
             # Ingest has claimed trades for this symbol newer than any seen here:
             # they are queued in Pub/Sub and close its bars by their own event time.
-            return raw, []
+            return None, []
         if time.time_ns() // 1_000_000 - rec.arrived_ms < s.clock_lag_ms:
             # Ticks are still arriving (perhaps from a backlog): they close bars by
             # their own event time. Closing by wall time now would make them late.
-            return raw, []
+            return None, []
         bars = rec.bars.advance(now_ns)
         if not bars:
-            return raw, []  # nothing due: leave the record untouched
-        produced = _vectors(s, symbol, rec, bars, {"clock": now_ns})
-        rec.batches.append(batch_id)
-        rec.outbox.append([batch_id, [m.decode() for m in produced]])
-        return rec.dump(), produced
+            return None, []  # nothing due
+        return rec.dump(), _vectors(s, symbol, rec, bars, {"clock": now_ns})
 
-    produced = store.update(symbol, s.bar_seconds, step, now_ns // 1_000_000)
+    _, produced = store.apply_batch(symbol, s.bar_seconds, batch_id, step, now_ns // 1_000_000)
     publish(s, "features", [(m, symbol, {}) for m in produced])
     return len(produced)
 

@@ -5,6 +5,15 @@ computes the new record from it and sends one EVAL that writes only if the
 stored revision is still the one it started from. If another instance got
 there first, the script answers with the current record and we recompute.
 The same script touches the active-symbol index the clock walks.
+
+Batch ids and the outbox live beside the record, not in it, so the record a
+message carries stays small (bars and indicator state, about 5 KB):
+- `batches`: a sorted set of the ids of batches committed, scored by wall ms,
+  kept for `BATCH_WINDOW_MS` (capped at `BATCH_CAP`). The script refuses a batch
+  already there and answers with the outbox instead: a redelivery changes nothing.
+- `outbox`: a hash of `OUTBOX_SLOTS` ring slots, each `[batch, [message, ...]]`
+  for a recent batch that produced messages, so a redelivery after a failed
+  publish publishes them again.
 """
 
 from __future__ import annotations
@@ -21,13 +30,23 @@ from tickcast.errors import TickcastError
 
 T = TypeVar("T")
 
+# Pub/Sub redelivers within its ack deadline and retry backoff (each at most 600 s).
+BATCH_WINDOW_MS = 15 * 60 * 1000
+BATCH_CAP = 20_000  # per symbol: bounds memory at very high message rates
+OUTBOX_SLOTS = 8
+
 _CAS = """
+local batch = ARGV[8]
+if batch ~= '' and redis.call('ZSCORE', KEYS[4], batch) then
+  return {2, '0', redis.call('HVALS', KEYS[5])}
+end
 local rev = redis.call('HGET', KEYS[1], 'rev')
 if (rev or '0') ~= ARGV[1] then
   return {0, rev or '0', redis.call('HGET', KEYS[1], 'data') or ''}
 end
+local ttl = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'data', ARGV[3])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 local event = tonumber(ARGV[7])
 if event > 0 then
@@ -36,10 +55,28 @@ if event > 0 then
     redis.call('HSET', KEYS[3], 'event', ARGV[7])
   end
 end
+if batch ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[5], batch)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (tonumber(ARGV[5]) - tonumber(ARGV[10])))
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -1 - tonumber(ARGV[11]))
+  redis.call('EXPIRE', KEYS[4], ttl)
+  if ARGV[9] ~= '' then
+    local slot = redis.call('HINCRBY', KEYS[1], 'out', 1) % tonumber(ARGV[12])
+    redis.call('HSET', KEYS[5], slot, ARGV[9])
+    redis.call('EXPIRE', KEYS[5], ttl)
+  end
+end
 return {1, ARGV[2], ''}
 """
 
 MAX_ATTEMPTS = 50
+
+
+class _Applied:
+    """The batch was applied before (a redelivery): the outbox slots as stored."""
+
+    def __init__(self, outbox: list[bytes]) -> None:
+        self.outbox = outbox
 
 
 class ContentionError(TickcastError):
@@ -61,6 +98,14 @@ def progress_key(interval_s: int) -> str:
 
 def active_key(interval_s: int) -> str:
     return f"tickcast:active:{interval_s}"
+
+
+def batches_key(symbol: str, interval_s: int) -> str:
+    return f"tickcast:batches:{{{symbol}}}:{interval_s}"
+
+
+def outbox_key(symbol: str, interval_s: int) -> str:
+    return f"tickcast:outbox:{{{symbol}}}:{interval_s}"
 
 
 class StateStore:
@@ -89,7 +134,53 @@ class StateStore:
 
         `lost` is true when the record is missing but existed before (see `_was_lost`).
         """
+        done = self._commit(symbol, interval_s, fn, now_ms, event_ms, "", lambda _: b"")
+        assert not isinstance(done, _Applied), "no batch id, so never already applied"
+        return done
+
+    def apply_batch(
+        self,
+        symbol: str,
+        interval_s: int,
+        batch: str,
+        fn: Callable[[dict[str, Any] | None, bool], tuple[dict[str, Any] | None, list[bytes]]],
+        now_ms: int,
+        event_ms: int = 0,
+    ) -> tuple[bool, list[bytes]]:
+        """Like `update`, once per batch id: `fn` returns the new record (None: leave
+        it as it is, write nothing, no round trip) and the messages it produced.
+        Returns (applied now, messages to publish); for a batch already applied,
+        (False, what it produced if still in the outbox)."""
+
+        def entry(produced: list[bytes]) -> bytes:
+            if not produced:
+                return b""
+            return orjson.dumps([batch, [m.decode() for m in produced]])
+
+        done = self._commit(symbol, interval_s, fn, now_ms, event_ms, batch, entry)
+        if isinstance(done, _Applied):
+            slots = [orjson.loads(e) for e in done.outbox]
+            return False, [m.encode() for b, msgs in slots if b == batch for m in msgs]
+        return True, done
+
+    def _commit(
+        self,
+        symbol: str,
+        interval_s: int,
+        fn: Callable[[dict[str, Any] | None, bool], tuple[dict[str, Any] | None, T]],
+        now_ms: int,
+        event_ms: int,
+        batch: str,
+        outbox: Callable[[T], bytes],
+    ) -> T | _Applied:
         key = state_key(symbol, interval_s)
+        keys = [
+            key,
+            active_key(interval_s),
+            progress_key(interval_s),
+            batches_key(symbol, interval_s),
+            outbox_key(symbol, interval_s),
+        ]
         cached = self._cache.get(key)
         rev, rec = self.load(key) if cached is None else cached
         lost = False
@@ -100,14 +191,16 @@ class StateStore:
             if rec is None and not lost:
                 lost = self._was_lost(cached is not None)
             new, result = fn(rec, lost)
-            data = orjson.dumps(new)
-            ok, cur_rev, cur = self._cas(
-                keys=[key, active_key(interval_s), progress_key(interval_s)],
-                args=[rev, rev + 1, data, self._ttl, now_ms, symbol, event_ms],
-            )
+            if new is None:
+                return result
+            args = [rev, rev + 1, orjson.dumps(new), self._ttl, now_ms, symbol, event_ms]
+            args += [batch, outbox(result), BATCH_WINDOW_MS, BATCH_CAP, OUTBOX_SLOTS]
+            ok, cur_rev, cur = self._cas(keys=keys, args=args)
             if int(ok) == 1:
                 self._cache[key] = (rev + 1, new)
                 return result
+            if int(ok) == 2:
+                return _Applied(cur)
             rev, rec = int(cur_rev), (orjson.loads(cur) if cur else None)
         self._cache.pop(key, None)
         raise ContentionError(f"state for {symbol}/{interval_s}s kept changing under us")
