@@ -50,10 +50,14 @@ class Run:
     seconds: float = 0.0
     fed_from: float = 0.0  # monotonic time the feed started and ended
     fed_until: float = 0.0
+    wall_until: float = 0.0  # epoch s the feed ended
     updates: int = 0
     hops: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     volume_in: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     volume_out: dict[str, float] = field(default_factory=dict)
+    symbols: int = 0
+    # (event time of the closing trade, epoch s; end-to-end ms) per bar received
+    arrivals: list[tuple[float, float]] = field(default_factory=list)
 
     def pct(self, hop: str, q: int) -> float | None:
         xs = self.hops.get(hop) or []
@@ -80,6 +84,48 @@ def _record(run: Run, doc: dict[str, Any], recv_ns: int) -> None:
     for hop, a, b in zip(HOPS, points, points[1:], strict=False):
         run.hops[hop].append((b - a) / 1e6)
     run.hops["end_to_end"].append((recv_ns - event) / 1e6)
+    run.arrivals.append((event / 1e9, (recv_ns - event) / 1e6))
+
+
+LAG_BOUND_MS = 3000.0
+
+
+@dataclass(frozen=True)
+class KeptUp:
+    """Did the pipeline keep up with the feed? Judged on the bars whose closing
+    trade was published in the last third of the run: a pipeline that falls
+    behind shows it there as a growing lag or bars that never arrive."""
+
+    expected: int  # bars the last third should produce
+    received: int
+    p90_ms: float | None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.received >= 0.9 * self.expected
+            and self.p90_ms is not None
+            and self.p90_ms <= LAG_BOUND_MS
+        )
+
+    def text(self) -> str:
+        p90 = "-" if self.p90_ms is None else f"{self.p90_ms:,.0f} ms"
+        return (
+            f"{'kept up' if self.ok else 'fell behind'} (last third: {self.received}/"
+            f"{self.expected} bars, p90 end-to-end {p90}; needs >= 90% and <= "
+            f"{LAG_BOUND_MS:,.0f} ms)"
+        )
+
+
+def kept_up(run: Run, bar_seconds: int) -> KeptUp:
+    span = run.fed_until - run.fed_from
+    wall_end = run.wall_until
+    since = wall_end - span / 3
+    lags = sorted(ms for ev, ms in run.arrivals if since <= ev <= wall_end)
+    # Whole bars per symbol: edge bars may or may not close inside the window.
+    expected = run.symbols * int(span / 3 / bar_seconds)
+    p90 = lags[min(len(lags) - 1, int(0.9 * len(lags)))] if lags else None
+    return KeptUp(expected, len(lags), p90)
 
 
 def _feed(
@@ -99,6 +145,7 @@ def _feed(
     per_msg = max(1, round(rate * window_ms / 1000))
     futures = []
     t0 = run.fed_from = time.monotonic()
+    run.symbols = len(symbols)
     n = 0
     trade_id = 0
     while not stop.is_set():
@@ -135,6 +182,7 @@ def _feed(
         run.published_msgs += 1
         n += 1
     run.fed_until = time.monotonic()
+    run.wall_until = time.time()
     run.seconds = run.fed_until - t0
     for f in futures:
         f.result(timeout=60)
@@ -177,14 +225,17 @@ def _history_volumes(
         time.sleep(1.0)
 
 
-def measure(
+@contextlib.contextmanager
+def running_stack(
     name: str,
     backends: Ports,
     args: argparse.Namespace,
     sources: dict[str, Path],
     state_dir: Path,
     on_started: Callable[[LocalStack], None] | None = None,
-) -> Run:
+) -> Iterator[tuple[LocalStack, Settings]]:
+    """The functions and the bridge on free ports over the shared backends (one
+    Redis database per pipeline), with this process's clients pointed at them."""
     ports = Ports(
         redis=backends.redis,
         pubsub=backends.pubsub,
@@ -207,8 +258,6 @@ def measure(
             "TICKCAST_BAR_GRACE_MS": str(args.grace_ms),
         },
     )
-    run = Run(name)
-    symbols = [f"B{i:03d}" for i in range(args.symbols)]
     stack.start()
     try:
         if on_started is not None:
@@ -218,24 +267,53 @@ def measure(
         from tickcast import clients
 
         clients.reset()
-        s = Settings.from_env(env)
-        stop = threading.Event()
-
-        def client_thread() -> None:
-            asyncio.run(_client(env["TICKCAST_WS_URL"], symbols, run, stop))
-
-        ct = threading.Thread(target=client_thread, daemon=True)
-        ct.start()
-        time.sleep(0.5)  # subscribed before the first tick
-        _feed(s, run, symbols, args.rate, args.window_ms, args.duration, stop)
-        # Drain: the last bars close by the clock (grace + clock lag), then reach the client.
-        time.sleep(args.bar_seconds + (s.bar_grace_ms + s.clock_lag_ms) / 1000 + args.drain)
-        stop.set()
-        ct.join(timeout=10)
-        if args.check_volume and name == "real":
-            run.volume_out = _history_volumes(s, symbols, run.volume_in, args.drain_timeout)
+        yield stack, Settings.from_env(env)
     finally:
         stack.stop()
+
+
+def drive(
+    stack: LocalStack,
+    s: Settings,
+    run: Run,
+    symbols: list[str],
+    rate: float,
+    window_ms: float,
+    duration: float,
+    drain_s: float,
+) -> None:
+    """Feed `rate` ticks/s for `duration` s with a WebSocket client subscribed to
+    `symbols`; keep listening `drain_s` more for the last bars."""
+    stop = threading.Event()
+
+    def client_thread() -> None:
+        asyncio.run(_client(stack.env()["TICKCAST_WS_URL"], symbols, run, stop))
+
+    ct = threading.Thread(target=client_thread, daemon=True)
+    ct.start()
+    time.sleep(0.5)  # subscribed before the first tick
+    _feed(s, run, symbols, rate, window_ms, duration, stop)
+    time.sleep(drain_s)
+    stop.set()
+    ct.join(timeout=10)
+
+
+def measure(
+    name: str,
+    backends: Ports,
+    args: argparse.Namespace,
+    sources: dict[str, Path],
+    state_dir: Path,
+    on_started: Callable[[LocalStack], None] | None = None,
+) -> Run:
+    run = Run(name)
+    symbols = [f"B{i:03d}" for i in range(args.symbols)]
+    with running_stack(name, backends, args, sources, state_dir, on_started) as (stack, s):
+        # Drain: the last bars close by the clock (grace + clock lag), then reach the client.
+        drain = args.bar_seconds + (s.bar_grace_ms + s.clock_lag_ms) / 1000 + args.drain
+        drive(stack, s, run, symbols, args.rate, args.window_ms, args.duration, drain)
+        if args.check_volume and name == "real":
+            run.volume_out = _history_volumes(s, symbols, run.volume_in, args.drain_timeout)
     return run
 
 
@@ -275,6 +353,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
             },
             "samples": len(r.hops.get("end_to_end", [])),
             "volume_check": None if not r.volume_out else ("ok" if not bad else {"mismatch": bad}),
+            "kept_up": vars(up := kept_up(r, args.bar_seconds)) | {"ok": up.ok},
         }
         print(
             f"\n{r.name}: {r.published_ticks} ticks in {r.seconds:.1f}s ({r.published_ticks / max(r.seconds, 1e-9):.0f}/s), "
@@ -285,11 +364,15 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
                 else f", volume check: {'every tick counted into a bar' if not bad else f'MISMATCH {bad}'}"
             )
         )
-    _targets(runs)
+        print(f"  {r.name}: {kept_up(r, args.bar_seconds).text()}")
+    _targets(runs, args)
     return result
 
 
-def _targets(runs: list[Run]) -> None:
+SUSTAINED_TICKS_S, SUSTAINED_S = 2000, 60
+
+
+def _targets(runs: list[Run], args: argparse.Namespace) -> None:
     """The issue's targets, computed from this run: PASS or MISS, never assumed."""
     by = {r.name: r for r in runs}
     real, null = by.get("real"), by.get("null")
@@ -305,6 +388,17 @@ def _targets(runs: list[Run]) -> None:
         ok = p50 <= n50 + 5
         lines.append(
             f"real p50 <= null p50 + 5 ms: {p50:.0f} vs {n50:.0f} + 5 ms -> {'PASS' if ok else 'MISS'}"
+        )
+    if args.rate >= SUSTAINED_TICKS_S and args.duration >= SUSTAINED_S and real.volume_out:
+        up = kept_up(real, args.bar_seconds)
+        counted = all(
+            abs(real.volume_in[k] - real.volume_out.get(k, 0.0)) < 1e-6 for k in real.volume_in
+        )
+        ok = up.ok and counted
+        lines.append(
+            f"sustained {SUSTAINED_TICKS_S:,} ticks/s for {SUSTAINED_S} s with zero loss: "
+            f"{'every tick counted' if counted else 'ticks missing'}, {up.text()} "
+            f"-> {'PASS' if ok else 'MISS'}"
         )
     print("\ntargets:\n" + "\n".join(f"  {x}" for x in lines))
 
@@ -334,14 +428,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         help="how long the volume check waits for the backlog",
     )
+    p.add_argument(
+        "--ceiling",
+        type=_rates,
+        help="instead: step through these ticks/s (e.g. 250,500,1000) for each pipeline "
+        "and report the highest each keeps up with",
+    )
+    p.add_argument("--step-seconds", type=float, default=20.0, help="seconds per --ceiling step")
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--logs", type=Path, help="keep the services' logs in this directory")
     return p
 
 
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected rates like 250,500,1000") from None
+    if not rates or any(r <= 0 for r in rates) or rates != sorted(rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive rates, ascending")
+    return rates
+
+
 def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
-    for name in ("rate", "symbols", "duration", "window_ms"):
+    for name in ("rate", "symbols", "duration", "window_ms", "step_seconds"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
     return args
@@ -360,6 +471,8 @@ def private_backends(state: Path) -> Iterator[LocalStack]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tickcast.bench import ceiling  # imports this module: here, not at the top
+
     args = parse_args(build_parser(), argv)
     with tempfile.TemporaryDirectory(prefix="tickcast-bench-") as tmp:
         state = args.logs or Path(tmp)
@@ -367,11 +480,20 @@ def main(argv: list[str] | None = None) -> int:
             backends = base.ports
             null_source = Path(__file__).with_name("null_main.py")
             runs = []
+            ramps = {}
             for name in ("null", "real"):
                 if args.only and args.only != name:
                     continue
                 sources = {f: null_source for f in FUNCTIONS} if name == "null" else {}
-                runs.append(measure(name, backends, args, sources, state))
+                if args.ceiling:
+                    ramps[name] = ceiling.ramp(name, backends, args, sources, state)
+                else:
+                    runs.append(measure(name, backends, args, sources, state))
+    if args.ceiling:
+        figures = ceiling.report(ramps, args)
+        if args.json:
+            args.json.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2, default=str))
+        return 0
     result = report(runs, args)
     if args.json:
         args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str))

@@ -1,0 +1,119 @@
+"""`tickcast bench e2e --ceiling 250,500,...`: the highest rate each pipeline keeps up with.
+
+Each pipeline (null, then real) runs once on the shared backends; the rate steps
+up through the list, `--step-seconds` each, with fresh symbols per step so every
+step's bars and volumes stand alone. A step passes when the pipeline kept up
+(`e2e.kept_up`: the last third's bars arrived, p90 within the lag bound) and, for
+the real pipeline, every tick was counted into a bar. The ramp stops at the
+first step that fails; the ceiling is the highest passing rate actually fed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tickcast.bench import e2e
+from tickcast.local.stack import Ports
+
+
+@dataclass(frozen=True)
+class Step:
+    rate: float  # asked
+    fed: float  # ticks/s actually published
+    messages_s: float
+    up: e2e.KeptUp
+    counted: bool | None  # every tick in a bar (real only)
+
+    @property
+    def ok(self) -> bool:
+        return self.up.ok and self.counted is not False
+
+
+def ramp(
+    name: str, backends: Ports, args: argparse.Namespace, sources: dict[str, Path], state: Path
+) -> list[Step]:
+    steps: list[Step] = []
+    with e2e.running_stack(name, backends, args, sources, state) as (stack, s):
+        drain = args.bar_seconds + (s.bar_grace_ms + s.clock_lag_ms + e2e.LAG_BOUND_MS) / 1000 + 1
+        for i, rate in enumerate(args.ceiling):
+            run = e2e.Run(f"{name}@{rate:g}")
+            symbols = [f"C{i}S{k:02d}" for k in range(args.symbols)]
+            e2e.drive(stack, s, run, symbols, rate, args.window_ms, args.step_seconds, drain)
+            up = e2e.kept_up(run, args.bar_seconds)
+            counted = None
+            if name == "real":
+                # A pipeline that fell behind gets a short wait: the ramp stops there anyway.
+                wait = args.drain_timeout if up.ok else 5.0
+                out = e2e._history_volumes(s, symbols, run.volume_in, wait)
+                counted = all(abs(run.volume_in[k] - out.get(k, 0.0)) < 1e-6 for k in symbols)
+            step = Step(
+                rate,
+                run.published_ticks / run.seconds,
+                run.published_msgs / run.seconds,
+                up,
+                counted,
+            )
+            steps.append(step)
+            tail = (
+                ""
+                if counted is None
+                else (", every tick counted" if counted else ", ticks missing")
+            )
+            print(f"  {name} at {step.fed:,.0f} ticks/s: {up.text()}{tail}", flush=True)
+            if not step.ok:
+                break
+    return steps
+
+
+def ceiling(steps: list[Step]) -> tuple[float | None, bool]:
+    """(highest passing rate fed, whether a step failed above it: False = only a lower bound)."""
+    passed = [st.fed for st in steps if st.ok]
+    return (max(passed) if passed else None), (not steps[-1].ok if steps else False)
+
+
+def report(ramps: dict[str, list[Step]], args: argparse.Namespace) -> dict[str, Any]:
+    print(
+        f"\nceiling: {args.symbols} symbols, {args.bar_seconds}s bars, one raw message per "
+        f"{args.window_ms:.0f} ms, {args.step_seconds:.0f} s per step\n"
+    )
+    print(
+        "| pipeline | ticks/s fed | raw msgs/s | last-third bars | p90 end-to-end ms | ticks counted | step |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    out: dict[str, Any] = {"config": vars(args) | {"func": None}, "ramps": {}}
+    for name, steps in ramps.items():
+        for st in steps:
+            p90 = "-" if st.up.p90_ms is None else f"{st.up.p90_ms:,.0f}"
+            counted = "n/a" if st.counted is None else ("all" if st.counted else "MISSING")
+            print(
+                f"| {name} | {st.fed:,.0f} | {st.messages_s:,.1f} | {st.up.received}/{st.up.expected} "
+                f"| {p90} | {counted} | {'pass' if st.ok else 'FAIL'} |"
+            )
+        top, bounded = ceiling(steps)
+        out["ramps"][name] = {
+            "ceiling_ticks_s": top,
+            "bounded": bounded,
+            "steps": [vars(st) | {"up": vars(st.up), "ok": st.ok} for st in steps],
+        }
+    print()
+    for name, r in out["ramps"].items():
+        top = r["ceiling_ticks_s"]
+        shown = "none passed" if top is None else f"{top:,.0f} ticks/s"
+        print(
+            f"{name} ceiling: {shown}"
+            + ("" if r["bounded"] else " (never fell behind: a lower bound)")
+        )
+    real = out["ramps"].get("real", {}).get("ceiling_ticks_s")
+    null = out["ramps"].get("null", {})
+    if real is not None and null.get("ceiling_ticks_s"):
+        ratio = real / null["ceiling_ticks_s"]
+        if null["bounded"]:
+            verdict = "PASS" if ratio >= 0.7 else "MISS"
+        else:
+            verdict = "PASS" if ratio >= 0.7 else "inconclusive (the null ceiling is a lower bound)"
+        print(f"\ntarget: real ceiling >= 0.7x null ceiling: {ratio:.2f}x -> {verdict}")
+        out["ratio"] = ratio
+    return out
