@@ -78,6 +78,7 @@ BENCH_SUITES = {
     "indicators": "tickcast.bench.indicators",
     "bridge": "tickcast.bridge.bench",
     "e2e": "tickcast.bench.e2e",
+    "floor": "tickcast.bench.floor",
     "soak": "tickcast.bench.soak",
 }
 

@@ -15,17 +15,25 @@ pytestmark = pytest.mark.e2e
 
 def test_bench_all_quick_writes_every_suite_with_its_command(tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
-    rc = report.main(["--quick", "--only", "indicators", "e2e", "soak", "--out", str(out)])
+    rc = report.main(
+        ["--quick", "--only", "indicators", "e2e", "floor", "ceiling", "soak", "--out", str(out)]
+    )
     doc = out.read_text()
     assert rc == 0, doc
     assert doc.startswith("# Benchmarks\n") and "- **Machine**: " in doc and "vCPU" in doc
-    for suite in ("indicators", "e2e", "soak"):
+    for suite in ("indicators", "e2e", "floor", "soak"):
         assert f"tickcast bench {suite} " in doc
+    assert "tickcast bench e2e --ceiling " in doc
     assert "## ws_bridge" not in doc  # not asked for
     # Figures beside their references, as each suite printed them.
     assert "| SMA(20) |" in doc and "talipp" in doc
     assert "null p50" in doc and "real p50" in doc and "targets:" in doc
     assert doc.count("volume check: every tick counted into a bar") == 2  # e2e and soak
     assert "soak: PASS" in doc
+    # The emulators' own floor, and a ceiling for each pipeline.
+    assert "| ordered, 20 keys | 20 | 40/40 |" in doc and "| unordered | 20 | 40/40 |" in doc
+    assert "write -> on_snapshot p50" in doc and "floor of the local pipeline" in doc
+    assert "null ceiling: " in doc and "real ceiling: " in doc
+    assert "| null | " in doc and "| real | " in doc
     for proc in ("ingest", "features", "predict", "bridge", "redis"):
         assert f"\n{proc:<12}" in doc, f"no RSS row for {proc}"
