@@ -48,7 +48,10 @@ def _step(fed: float, ok: bool, counted: bool | None = None) -> ceiling.Step:
 
 
 def test_the_ceiling_is_the_highest_passing_step_and_says_if_it_is_only_a_lower_bound() -> None:
-    assert ceiling.ceiling([_step(500, True), _step(1000, True), _step(2000, False)]) == (1000, True)
+    assert ceiling.ceiling([_step(500, True), _step(1000, True), _step(2000, False)]) == (
+        1000,
+        True,
+    )
     assert ceiling.ceiling([_step(500, True), _step(1000, True)]) == (1000, False)
     assert ceiling.ceiling([_step(500, False)]) == (None, True)
 
