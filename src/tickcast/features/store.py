@@ -7,7 +7,7 @@ there first, the script answers with the current record and we recompute.
 The same script touches the active-symbol index the clock walks.
 
 Batch ids and the outbox live beside the record, not in it, so the record a
-message carries stays small (bars and indicator state, about 5 KB):
+message carries stays small (bars and indicator state, about 3 KB):
 - `batches`: a sorted set of the ids of batches committed, scored by wall ms,
   kept for `BATCH_WINDOW_MS` (capped at `BATCH_CAP`). The script refuses a batch
   already there and answers with the outbox instead: a redelivery changes nothing.
