@@ -30,6 +30,16 @@ def _apply(s: Settings, symbol: str, batch: str, ticks: tuple[Tick, ...], trace:
     publish(s, "features", [(m, symbol, {}) for m in apply_ticks(s, msg)])
 
 
+def _one_second(backends, db: int) -> Settings:
+    return Settings.from_env(
+        {
+            **backends.env,
+            "TICKCAST_BAR_SECONDS": "1",
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/{db}",
+        }
+    )
+
+
 def test_concurrent_updates_equal_sequential(backends, symbol: str) -> None:
     s = Settings.from_env({**backends.env, "TICKCAST_BAR_SECONDS": "3600"})
     batches = [
@@ -88,13 +98,7 @@ def test_lost_state_is_reported_until_warm_again(backends, puller, symbol: str) 
     from tickcast.features.stage import _store
     from tickcast.schema import FeaturesMessage
 
-    s = Settings.from_env(
-        {
-            **backends.env,
-            "TICKCAST_BAR_SECONDS": "1",
-            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/3",
-        }
-    )
+    s = _one_second(backends, 3)
     out = puller("tickcast-features")
     t0 = (T0 // 1_000_000_000) * 1_000_000_000
 
@@ -168,13 +172,7 @@ def test_a_step_that_fails_half_way_is_redone_from_the_committed_state(
     from tickcast.features import stage
     from tickcast.schema import FeaturesMessage, TicksMessage
 
-    s = Settings.from_env(
-        {
-            **backends.env,
-            "TICKCAST_BAR_SECONDS": "1",
-            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/6",
-        }
-    )
+    s = _one_second(backends, 6)
 
     def msg(batch: str, ts: int) -> TicksMessage:
         return TicksMessage(
@@ -261,16 +259,6 @@ def test_ingest_records_the_newest_claimed_trade_per_symbol(backends, symbol: st
     assert {k: v[0] for k, v in got.items()} == {symbol: 9000, other: 7}
     assert d.claim([f"{symbol}-q2"], f"D{symbol}", [(symbol, 0)]) == [True]  # a quote: no time
     assert inflight(r, [symbol])[symbol][0] == 9000
-
-
-def _one_second(backends, db: int) -> Settings:
-    return Settings.from_env(
-        {
-            **backends.env,
-            "TICKCAST_BAR_SECONDS": "1",
-            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/{db}",
-        }
-    )
 
 
 def test_a_batch_redelivered_to_another_instance_changes_nothing_and_republishes(

@@ -42,6 +42,12 @@ from tickcast.replay import rfc3339_ns
 HOPS = ("ingest", "features", "predict", "bridge", "client")
 
 
+def shortfall(want: dict[str, float], got: dict[str, float]) -> dict[str, float]:
+    """want - got per symbol of `want`, where they differ beyond float rounding."""
+    diff = {k: v - got.get(k, 0.0) for k, v in want.items()}
+    return {k: d for k, d in diff.items() if abs(d) > 1e-6}
+
+
 @dataclass
 class Run:
     name: str
@@ -58,6 +64,10 @@ class Run:
     symbols: int = 0
     # (event time of the closing trade, epoch s; end-to-end ms) per bar received
     arrivals: list[tuple[float, float]] = field(default_factory=list)
+
+    def shortfall(self) -> dict[str, float]:
+        """Volume published but not counted into bars, per symbol; empty when all was."""
+        return shortfall(self.volume_in, self.volume_out)
 
     def pct(self, hop: str, q: int) -> float | None:
         xs = self.hops.get(hop) or []
@@ -230,7 +240,7 @@ async def _client(url: str, symbols: list[str], run: Run, stop: threading.Event)
                 _record(run, msg["data"], recv)
 
 
-def _history_volumes(
+def history_volumes(
     s: Settings, symbols: list[str], want: dict[str, float], timeout_s: float
 ) -> dict[str, float]:
     """Bar volumes in Firestore history per symbol, polled until they match or time runs out."""
@@ -243,7 +253,8 @@ def _history_volumes(
         for sym in symbols:
             docs = db.collection("symbols").document(sym).collection("predictions").stream()
             out[sym] = sum(float((d.to_dict() or {}).get("bar", {}).get("v", 0.0)) for d in docs)
-        if all(abs(out[k] - want[k]) < 1e-6 for k in symbols) or time.monotonic() > deadline:
+        wanted = {k: want.get(k, 0.0) for k in symbols}
+        if not shortfall(wanted, out) or time.monotonic() > deadline:
             return out
         time.sleep(1.0)
 
@@ -336,7 +347,7 @@ def measure(
         drain = args.bar_seconds + (s.bar_grace_ms + s.clock_lag_ms) / 1000 + args.drain
         drive(stack, s, run, symbols, args.rate, args.window_ms, args.duration, drain)
         if args.check_volume and name == "real":
-            run.volume_out = _history_volumes(s, symbols, run.volume_in, args.drain_timeout)
+            run.volume_out = history_volumes(s, symbols, run.volume_in, args.drain_timeout)
     return run
 
 
@@ -359,12 +370,8 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
             f"{hop:<12}" + "".join(f"{_fmt(r.pct(hop, q)):>12}" for r in runs for q in (50, 95, 99))
         )
     for r in runs:
-        lost = (
-            {k: r.volume_in[k] - r.volume_out.get(k, 0.0) for k in r.volume_in}
-            if r.volume_out
-            else {}
-        )
-        bad = {k: v for k, v in lost.items() if abs(v) > 1e-6}
+        bad = r.shortfall() if r.volume_out else {}
+        up = kept_up(r, args.bar_seconds)
         result["runs"][r.name] = {
             "published_ticks": r.published_ticks,
             "published_messages": r.published_msgs,
@@ -376,8 +383,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
             },
             "samples": len(r.hops.get("end_to_end", [])),
             "volume_check": None if not r.volume_out else ("ok" if not bad else {"mismatch": bad}),
-            "kept_up": vars(up := kept_up(r, args.bar_seconds))
-            | {"growth_ms": up.growth_ms, "ok": up.ok},
+            "kept_up": vars(up) | {"growth_ms": up.growth_ms, "ok": up.ok},
         }
         print(
             f"\n{r.name}: {r.published_ticks} ticks in {r.seconds:.1f}s ({r.published_ticks / max(r.seconds, 1e-9):.0f}/s), "
@@ -388,7 +394,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
                 else f", volume check: {'every tick counted into a bar' if not bad else f'MISMATCH {bad}'}"
             )
         )
-        print(f"  {r.name}: {kept_up(r, args.bar_seconds).text()}")
+        print(f"  {r.name}: {up.text()}")
     _targets(runs, args)
     return result
 
@@ -415,9 +421,7 @@ def _targets(runs: list[Run], args: argparse.Namespace) -> None:
         )
     if args.rate >= SUSTAINED_TICKS_S and args.duration >= SUSTAINED_S and real.volume_out:
         up = kept_up(real, args.bar_seconds)
-        counted = all(
-            abs(real.volume_in[k] - real.volume_out.get(k, 0.0)) < 1e-6 for k in real.volume_in
-        )
+        counted = not real.shortfall()
         ok = up.ok and counted
         lines.append(
             f"sustained {SUSTAINED_TICKS_S:,} ticks/s for {SUSTAINED_S} s with zero loss: "
