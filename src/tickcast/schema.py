@@ -23,6 +23,28 @@ SCHEMA_VERSION = 1
 SYMBOL_RE = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^_]{0,23}$")
 
 
+# Quote currencies of crypto pairs, longest first: Polygon's REST and flat files write
+# `X:BTCUSD` (no separator), its stream and Alpaca write `BTC-USD` / `BTC/USD`.
+_QUOTE_CCY = ("USDT", "USDC", "USD", "EUR", "GBP", "JPY", "BTC", "ETH", "AUD", "CAD", "CHF")
+
+
+def normalise_symbol(raw: str) -> str:
+    """The one place a vendor's symbol becomes tickcast's: upper case, and a currency
+    pair as BASE-QUOTE, so Alpaca `BTC/USD`, Polygon `X:BTCUSD`, `XT` pair `BTC-USD` and
+    `C:EURUSD` / `EUR/USD` name one symbol, and a Firestore id never holds a '/'.
+    The result is not validated here: callers check it against SYMBOL_RE."""
+    s = raw.strip().upper()
+    prefix, colon, pair = s.partition(":")
+    if colon and prefix in ("X", "C") and pair.isalnum():
+        if prefix == "C" and len(pair) == 6:
+            return f"{pair[:3]}-{pair[3:]}"
+        for ccy in _QUOTE_CCY:
+            if pair.endswith(ccy) and len(pair) > len(ccy):
+                return f"{pair[: -len(ccy)]}-{ccy}"
+        return pair
+    return s.replace("/", "-")
+
+
 def _check_symbol(v: str) -> str:
     if not SYMBOL_RE.fullmatch(v):
         raise ValueError(f"invalid symbol {v!r}: expected e.g. AAPL, BRK.B, ^GSPC, BTC-USD")
@@ -34,7 +56,17 @@ Symbol = Annotated[str, AfterValidator(_check_symbol)]
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Size = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Trace = dict[str, int]
-TickKind = Literal["trade", "quote", "bar"]
+# "cancel" and "correct" undo or amend an earlier trade named by `ref` (Alpaca `x`/`c`,
+# Polygon trade corrections); features applies them to a bar still open and
+# dead-letters them as `correction_not_applied` once the bar is published.
+TickKind = Literal["trade", "quote", "bar", "cancel", "correct"]
+
+# `flags` of a trade: which parts of a bar it may update, decided at ingest from the
+# vendor's condition codes (consolidated-tape rules, see ingest/formats/conditions.py).
+FLAG_HIGH_LOW = 1  # may set the bar's high and low
+FLAG_LAST = 2  # may set the bar's open and close (the "last" price)
+FLAG_VOLUME = 4  # counts in volume, VWAP and the trade count
+FLAGS_ALL = FLAG_HIGH_LOW | FLAG_LAST | FLAG_VOLUME
 
 
 class _Wire(BaseModel):
@@ -62,6 +94,15 @@ class Tick(_Wire):
     vwap: Price | None = None
     trades: Annotated[int, Field(ge=0)] | None = None
     bar_s: Annotated[int, Field(gt=0)] | None = None  # a vendor bar's length
+    # Extensions of v1 (optional, absent = old behaviour):
+    # the vendor's sequence number (Polygon `q`, Alpaca trade id): orders ties in `ts`.
+    seq: Annotated[int, Field(ge=0)] | None = None
+    # FLAG_* bits; None = every part (a trade without condition codes).
+    flags: Annotated[int, Field(ge=0, le=FLAGS_ALL)] | None = None
+    # A trade: its vendor key (what a cancel names); a cancel/correct: the trade it amends.
+    ref: str | None = None
+    # An updated vendor bar (Alpaca `u`): revises the bar of the same start, never a second bar.
+    revision: Annotated[int, Field(ge=0)] | None = None
 
 
 class TicksMessage(_Wire):

@@ -30,7 +30,7 @@ class FastTick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ts: Annotated[int, msgspec.Meta(gt=0)]
     price: _Price
     size: _Size = 0.0
-    kind: Literal["trade", "quote", "bar"] = "trade"
+    kind: Literal["trade", "quote", "bar", "cancel", "correct"] = "trade"
     source: str = "tickcast"
     id: str = ""
     conditions: tuple[str, ...] = ()
@@ -45,6 +45,10 @@ class FastTick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     vwap: _Price | None = None
     trades: Annotated[int, msgspec.Meta(ge=0)] | None = None
     bar_s: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    flags: Annotated[int, msgspec.Meta(ge=0, le=7)] | None = None
+    ref: str | None = None
+    revision: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 # msgspec searches with the pattern; `\Z`, unlike `$`, refuses a trailing newline,
