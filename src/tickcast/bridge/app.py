@@ -22,14 +22,14 @@ from tickcast.bridge.auth import AuthError
 from tickcast.bridge.drain import RESTART_REASON, on_sigterm
 from tickcast.bridge.listener import CollectionListener
 from tickcast.bridge.principal import Principal
-from tickcast.bridge.protocol import CLOSE_RESTART
+from tickcast.bridge.protocol import CLOSE_RESTART, client_symbol
 from tickcast.bridge.runtime import Bridge
 from tickcast.bridge.session import Session
 from tickcast.bridge.source import FirestoreSource, Source
+from tickcast.bridge.view import client_doc
 from tickcast.bridge.watchdog import Watchdog
 from tickcast.config import Settings, settings
 from tickcast.predict.store import SYMBOLS
-from tickcast.schema import SYMBOL_RE
 
 _log = log.get("bridge")
 
@@ -150,11 +150,14 @@ def create_app(
     app.state.bridge = b
     app.state.hub = hub
 
-    def readable(who: Principal, symbol: str) -> None:
-        if not SYMBOL_RE.fullmatch(symbol):
-            raise HTTPException(422, f"invalid symbol {symbol!r}")
+    def readable(who: Principal, raw: str) -> str:
+        """The normalised symbol (`BTC/USD`, `X:BTCUSD` -> `BTC-USD`), if the caller may read it."""
+        symbol = client_symbol(raw)
+        if symbol is None:
+            raise HTTPException(422, f"invalid symbol {raw!r}")
         if not who.may_read(symbol):
             raise HTTPException(403, f"not entitled to {symbol}")
+        return symbol
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> str:
@@ -203,25 +206,28 @@ def create_app(
 
     @app.get("/v1/symbols")
     async def list_symbols(who: Caller) -> list[dict[str, Any]]:
-        return [hub.latest[k] for k in sorted(hub.latest) if who.may_read(k)]
+        return [client_doc(hub.latest[k]) for k in sorted(hub.latest) if who.may_read(k)]
 
-    @app.get("/v1/symbols/{symbol}")
-    async def latest(symbol: str, who: Caller) -> dict[str, Any]:
-        readable(who, symbol)
-        doc = hub.latest.get(symbol)
-        if doc is None:
-            raise HTTPException(404, f"no data for {symbol}")
-        return doc
-
-    @app.get("/v1/symbols/{symbol}/predictions")
+    # `{symbol:path}`: a pair written `BTC/USD` (or `BTC%2FUSD`) reaches the route whole.
+    # The history route is declared first, so `.../predictions` is never taken for a symbol.
+    @app.get("/v1/symbols/{symbol:path}/predictions")
     async def predictions(
         symbol: str,
         who: Caller,
         after: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=history.MAX_LIMIT),
     ) -> list[dict[str, Any]]:
-        readable(who, symbol)
-        return await asyncio.to_thread(data.history, symbol, after, None, limit)
+        symbol = readable(who, symbol)
+        docs = await asyncio.to_thread(data.history, symbol, after, None, limit)
+        return [client_doc(d) for d in docs]
+
+    @app.get("/v1/symbols/{symbol:path}")
+    async def latest(symbol: str, who: Caller) -> dict[str, Any]:
+        symbol = readable(who, symbol)
+        doc = hub.latest.get(symbol)
+        if doc is None:
+            raise HTTPException(404, f"no data for {symbol}")
+        return client_doc(doc)
 
     async def ws(websocket: WebSocket) -> None:
         await Session(b, websocket).run()

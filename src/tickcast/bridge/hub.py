@@ -30,6 +30,7 @@ from tickcast.bridge.protocol import (
     error_frame,
     frame,
 )
+from tickcast.bridge.view import bar_data, client_doc
 
 _log = log.get("bridge")
 
@@ -218,6 +219,7 @@ class Hub:
         symbol, seq = doc.get("symbol"), doc.get("seq")
         if not isinstance(symbol, str) or not isinstance(seq, int):
             return
+        doc = client_doc(doc)  # the cache behind snapshots, REST and answers holds only this
         feed = self._feeds.setdefault(symbol, _Feed())
         if feed.filling:
             feed.pending.append(doc)
@@ -251,7 +253,7 @@ class Hub:
                             "history fill failed", extra={"symbol": symbol, "error": str(exc)}
                         )
                         got = []
-                    found = {d["seq"]: d for d in got if isinstance(d.get("seq"), int)}
+                    found = {d["seq"]: client_doc(d) for d in got if isinstance(d.get("seq"), int)}
                 arrived = {int(d["seq"]): d for d in batch}
                 self.filled += len(found.keys() - arrived.keys())
                 found.update(arrived)
@@ -336,12 +338,16 @@ def _step_ms(doc: dict[str, Any]) -> int:
 
 def prediction_frame(doc: dict[str, Any], type_: str = "prediction", **extra: Any) -> str:
     return frame(
-        type_, channel="predictions", symbol=doc["symbol"], seq=doc["seq"], data=doc, **extra
+        type_,
+        channel="predictions",
+        symbol=doc["symbol"],
+        seq=doc["seq"],
+        data=client_doc(doc),
+        **extra,
     )
 
 
 def bar_frame(doc: dict[str, Any], type_: str = "bar", **extra: Any) -> str:
-    data = {
-        k: doc.get(k) for k in ("symbol", "interval_s", "seq", "bar", "features", "ready", "reason")
-    }
-    return frame(type_, channel="bars", symbol=doc["symbol"], seq=doc["seq"], data=data, **extra)
+    return frame(
+        type_, channel="bars", symbol=doc["symbol"], seq=doc["seq"], data=bar_data(doc), **extra
+    )

@@ -8,9 +8,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
-from tickcast.schema import Symbol
+from tickcast.schema import SYMBOL_RE, Symbol, normalise_symbol
 
 Channel = Literal["predictions", "alerts", "bars"]
 CHANNELS: tuple[Channel, ...] = ("predictions", "bars", "alerts")
@@ -25,14 +33,29 @@ CLOSE_UNAUTHORIZED = 4401  # credentials missing, invalid, expired or revoked: d
 CLOSE_TOO_MANY = 4429  # connection limit or message rate exceeded: back off
 
 
+def _normalised(v: object) -> object:
+    return normalise_symbol(v) if isinstance(v, str) else v
+
+
+# A vendor's alias (`BTC/USD`, `X:BTCUSD`, `C:EURUSD`, `aapl`) names the same symbol as
+# tickcast's own (`BTC-USD`): normalised first, then validated; answers use the result.
+ClientSymbol = Annotated[Symbol, BeforeValidator(_normalised)]
+
+
+def client_symbol(raw: str) -> str | None:
+    """A symbol from a URL or a message, normalised; None when it is not a valid one."""
+    s = normalise_symbol(raw)
+    return s if SYMBOL_RE.fullmatch(s) else None
+
+
 class _Msg(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class _Symbols(_Msg):
     channel: Channel = "predictions"
-    symbol: Symbol | None = None
-    symbols: Annotated[list[Symbol], Field(max_length=MAX_SYMBOLS_PER_MESSAGE)] | None = None
+    symbol: ClientSymbol | None = None
+    symbols: Annotated[list[ClientSymbol], Field(max_length=MAX_SYMBOLS_PER_MESSAGE)] | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> _Symbols:
@@ -49,7 +72,7 @@ class _Symbols(_Msg):
 
 class Subscribe(_Symbols):
     type: Literal["subscribe"]
-    since: dict[Symbol, int] | None = None  # replay history after these seqs first
+    since: dict[ClientSymbol, int] | None = None  # replay history after these seqs first
 
 
 class Unsubscribe(_Symbols):
@@ -69,7 +92,7 @@ class RequestOptions(_Msg):
 
 class RequestPrediction(_Msg):
     type: Literal["request_prediction"]
-    symbol: Symbol
+    symbol: ClientSymbol
     options: RequestOptions = RequestOptions()
     id: str | int | None = None
 
