@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from tickcast import clients, log
 from tickcast.config import Settings
 from tickcast.errors import PermanentError
-from tickcast.features.bars import NS_PER_MS, BarState
-from tickcast.features.store import StateStore, state_key
+from tickcast.features.bars import NS_PER_MS, Amend, BarState
+from tickcast.features.store import IndexWrites, StateStore, state_key
 from tickcast.features.ticks_decoder import FastTicksMessage, decode_ticks
 from tickcast.features.vector import FeatureSet
-from tickcast.pubsub import PushedMessage, publish
+from tickcast.pubsub import PushedMessage, dead_letter, publish
 from tickcast.schema import Bar, FeaturesMessage, TicksMessage, Trace
 
 _log = log.get("features")
@@ -125,22 +125,46 @@ def on_ticks(msg: PushedMessage, s: Settings) -> int:
         batch = decode_ticks(msg.data)
     except ValidationError as exc:
         raise PermanentError("invalid_ticks_message", str(exc)) from None
-    produced = apply_ticks(s, batch)
+    rejected: list[Amend] = []
+    produced = apply_ticks(s, batch, rejected)
     publish(s, "features", [(m, batch.symbol, {}) for m in produced])
+    for amend in rejected:
+        # Published bars are never revised (their seq and features are out): the
+        # cancel or correction stays visible for reconciliation instead.
+        dead_letter(
+            s,
+            orjson.dumps({"symbol": batch.symbol, "kind": amend.kind, "ref": amend.ref}),
+            stage="features",
+            reason="correction_not_applied",
+            error=f"{amend.kind} of {amend.ref}: {amend.reason}",
+            extra={"batch": batch.batch},
+        )
     return len(produced)
 
 
-def apply_ticks(s: Settings, batch: TicksMessage | FastTicksMessage) -> list[bytes]:
+def apply_ticks(
+    s: Settings, batch: TicksMessage | FastTicksMessage, rejected: list[Amend] | None = None
+) -> list[bytes]:
     """Fold one ticks message into the symbol's state (one Redis round trip when
-    warm); return the tickcast-features messages it produced, not yet published."""
+    warm, one more when it holds a cancel or correction); return the
+    tickcast-features messages it produced, not yet published. The cancels and
+    corrections it could not apply are added to `rejected`."""
     symbol, batch_id, ticks, trace = batch.symbol, batch.batch, batch.ticks, batch.trace
 
     key = state_key(symbol, s.bar_seconds)
+    store = _store(s.redis_url, s.state_ttl_s)
+    amends = any(t.kind == "cancel" or t.kind == "correct" for t in ticks)
+    not_applied: list[Amend] = []
+    stepped: list[BarState] = []  # the bars of the step about to be committed
 
     def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
         rec = _decoded.take(key, s, raw, lost)
         late_before = rec.bars.late
-        bars = rec.bars.add(ticks)  # order within a message does not matter
+        index = store.trade_index(symbol, s.bar_seconds, list(rec.bars.open)) if amends else None
+        # Order within a message does not matter, except for ties without a seq.
+        bars = rec.bars.add(ticks, now_ns=time.time_ns(), index=index)
+        not_applied[:] = rec.bars.rejected
+        stepped[:] = [rec.bars]
         if rec.bars.late > late_before:
             # Counted and dropped by policy; logged so the loss is visible (a
             # log-based metric), and a hint that TICKCAST_BAR_GRACE_MS is too short.
@@ -157,15 +181,27 @@ def apply_ticks(s: Settings, batch: TicksMessage | FastTicksMessage) -> list[byt
         return _decoded.put(key, rec.dump(), rec), produced
 
     # A redelivered batch is refused by the store, which hands back its outbox.
-    _, produced = _store(s.redis_url, s.state_ttl_s).apply_batch(
+    applied, produced = store.apply_batch(
         symbol,
         s.bar_seconds,
         batch_id,
         step,
         int(time.time() * 1000),
         event_ms=max(map(_ts, ticks)) // 1_000_000,
+        index=lambda: _index_writes(s, stepped[0]),
     )
+    if applied and rejected is not None:
+        rejected.extend(not_applied)
     return produced
+
+
+def _index_writes(s: Settings, bars: BarState) -> IndexWrites:
+    """The trade-index changes of a step, committed with it."""
+    # Kept, from the last trade indexed, for longer than a bar can stay open in wall
+    # time (its length, grace, the clock's lag) plus a minute; after that a cancel
+    # finds nothing and is dead-lettered, never applied to the wrong bar.
+    life_ms = 2 * s.bar_ms + s.bar_grace_ms + s.clock_lag_ms + 60_000
+    return IndexWrites(bars.indexed, bars.dropped, time.time_ns() // NS_PER_MS + life_ms)
 
 
 def on_clock(msg: PushedMessage, s: Settings) -> int:

@@ -22,9 +22,11 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
+from redis.exceptions import NoScriptError
 
 from tickcast.errors import TickcastError
 
@@ -70,6 +72,26 @@ return {1, ARGV[2], ''}
 """
 
 MAX_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class IndexWrites:
+    """Changes to the open bars' trade index (features/bars.py: what a cancel refolds
+    from), one hash per (symbol, interval, bar start): field = the trade's ref, value =
+    its entry. Sent in the same pipeline as the commit, before it: a failed commit
+    leaves entries the retry rewrites, or entries past the bar's `arrivals` that a
+    refold ignores."""
+
+    indexed: list[tuple[int, str, list[Any]]] = field(default_factory=list)
+    dropped: list[tuple[int, str]] = field(default_factory=list)
+    expire_ms: int = 0  # epoch ms after which the entries are never read
+
+    def __bool__(self) -> bool:
+        return bool(self.indexed or self.dropped)
+
+
+def trades_key(symbol: str, interval_s: int, start_ms: int) -> str:
+    return f"tickcast:trades:{{{symbol}}}:{interval_s}:{start_ms}"
 
 
 class _Applied:
@@ -146,6 +168,7 @@ class StateStore:
         fn: Callable[[dict[str, Any] | None, bool], tuple[dict[str, Any] | None, list[bytes]]],
         now_ms: int,
         event_ms: int = 0,
+        index: Callable[[], IndexWrites] | None = None,
     ) -> tuple[bool, list[bytes]]:
         """Like `update`, once per batch id: `fn` returns the new record (None: leave
         it as it is, write nothing, no round trip) and the messages it produced.
@@ -157,7 +180,7 @@ class StateStore:
                 return b""
             return orjson.dumps([batch, [m.decode() for m in produced]])
 
-        done = self._commit(symbol, interval_s, fn, now_ms, event_ms, batch, entry)
+        done = self._commit(symbol, interval_s, fn, now_ms, event_ms, batch, entry, index)
         if isinstance(done, _Applied):
             slots = [orjson.loads(e) for e in done.outbox]
             return False, [m.encode() for b, msgs in slots if b == batch for m in msgs]
@@ -172,6 +195,7 @@ class StateStore:
         event_ms: int,
         batch: str,
         outbox: Callable[[T], bytes],
+        index: Callable[[], IndexWrites] | None = None,
     ) -> T | _Applied:
         key = state_key(symbol, interval_s)
         keys = [
@@ -195,7 +219,11 @@ class StateStore:
                 return result
             args = [rev, rev + 1, orjson.dumps(new), self._ttl, now_ms, symbol, event_ms]
             args += [batch, outbox(result), BATCH_WINDOW_MS, BATCH_CAP, OUTBOX_SLOTS]
-            ok, cur_rev, cur = self._cas(keys=keys, args=args)
+            writes = index() if index is not None else None
+            if writes:
+                ok, cur_rev, cur = self._index_and_cas(symbol, interval_s, writes, keys, args)
+            else:
+                ok, cur_rev, cur = self._cas(keys=keys, args=args)
             if int(ok) == 1:
                 self._cache[key] = (rev + 1, new)
                 return result
@@ -204,6 +232,43 @@ class StateStore:
             rev, rec = int(cur_rev), (orjson.loads(cur) if cur else None)
         self._cache.pop(key, None)
         raise ContentionError(f"state for {symbol}/{interval_s}s kept changing under us")
+
+    def _index_and_cas(
+        self, symbol: str, interval_s: int, w: IndexWrites, keys: list[str], args: list[Any]
+    ) -> Any:
+        """The index changes and the commit in one pipeline: still one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        by_bar: dict[int, dict[str, bytes]] = {}
+        for start, ref, entry in w.indexed:
+            by_bar.setdefault(start, {})[ref] = orjson.dumps(entry)
+        for start, fields in by_bar.items():
+            pipe.hset(trades_key(symbol, interval_s, start), mapping=fields)
+        for start, ref in w.dropped:
+            pipe.hdel(trades_key(symbol, interval_s, start), ref)
+        for start in {s for s, _, _ in w.indexed} | {s for s, _ in w.dropped}:
+            pipe.pexpireat(trades_key(symbol, interval_s, start), w.expire_ms)
+        # EVALSHA itself: a pipeline given the Script object asks SCRIPT EXISTS first,
+        # a second round trip on every message.
+        pipe.evalsha(self._cas.sha, len(keys), *keys, *args)
+        try:
+            return pipe.execute()[-1]
+        except NoScriptError:  # Redis restarted and forgot it: load it, send again
+            self._redis.script_load(_CAS)
+            return self._index_and_cas(symbol, interval_s, w, keys, args)
+
+    def trade_index(
+        self, symbol: str, interval_s: int, starts: list[int]
+    ) -> dict[int, dict[str, list[Any]]]:
+        """The indexed trades of the open bars `starts`, one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for start in starts:
+            pipe.hgetall(trades_key(symbol, interval_s, start))
+        return {
+            start: {
+                (k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in got.items()
+            }
+            for start, got in zip(starts, pipe.execute(), strict=True)
+        }
 
     def _was_lost(self, had_record: bool) -> bool:
         """Is a missing record state that Redis lost (restart, failover, flush, eviction)?
