@@ -383,9 +383,9 @@ class BarState:
             index.setdefault(start, {})[ref] = entry
         for tick in amends:
             ref = tick.ref or ""
-            start = next((s for s, trades in index.items() if ref in trades), None)
-            bar = self.open.get(start) if start is not None else None
-            if start is None or bar is None:
+            found = next((s for s, trades in index.items() if ref in trades), None)
+            bar = self.open.get(found) if found is not None else None
+            if found is None or bar is None:
                 self.rejected.append(Amend(ref, tick.kind, "trade not in a bar still open"))
                 continue
             if bar.basis != TRADES:
@@ -395,7 +395,7 @@ class BarState:
                 reason = "its bar holds trades without a vendor id"
                 self.rejected.append(Amend(ref, tick.kind, reason))
                 continue
-            trades = index[start]
+            start, trades = found, index[found]
             if tick.kind == "cancel":
                 del trades[ref]
                 self.dropped.append((start, ref))
@@ -411,7 +411,9 @@ class BarState:
     @staticmethod
     def _refold(start: int, entries: Iterable[Entry], arrivals: int) -> OpenBar:
         bar = OpenBar.empty(start)
-        for ts, sq, _, p, size, f in sorted(entries, key=lambda e: (e[0], e[1], e[2])):
+        # An entry at or past `arrivals` was written by a commit that did not happen.
+        live = [e for e in entries if e[2] < arrivals]
+        for ts, sq, _, p, size, f in sorted(live, key=lambda e: (e[0], e[1], e[2])):
             bar.fold_trade(int(ts), int(sq), float(p), float(size), int(f))
         bar.arrivals = arrivals
         return bar
