@@ -2,7 +2,15 @@
 https://docs.alpaca.markets/docs/real-time-stock-pricing-data (stream trades, quotes, bars,
 the wscat session), https://docs.alpaca.markets/docs/streaming-market-data (the error
 frame), https://docs.alpaca.markets/reference/stockbars and
-https://docs.alpaca.markets/reference/stocktrades (historical REST pages).
+https://docs.alpaca.markets/reference/stocktrades (historical REST pages),
+https://docs.alpaca.markets/docs/real-time-crypto-pricing-data (the crypto stream: trade,
+quote, bar with `vw` 0, orderbook, wscat session), and the undocumented cancel `x` and
+correction `c` messages as Alpaca staff quoted them on
+https://forum.alpaca.markets/t/what-is-a-type-x-message/7820 and
+https://forum.alpaca.markets/t/message-type-c/8116 (fields as alpaca-py's TradeCancel and
+TradeCorrection models map them). Condition flags follow
+https://docs.alpaca.markets/docs/market-data-faq#how-are-bars-aggregated; updated bars
+`u`, https://forum.alpaca.markets/t/alpaca-market-data-update-bars/8947.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import orjson
 import pytest
 
 from tickcast.ingest.formats import Parsed, alpaca
+from tickcast.schema import FLAG_VOLUME, FLAGS_ALL
 
 Parse = Callable[..., Parsed]
 Vendor = Callable[[str], bytes]
@@ -92,12 +101,123 @@ def test_other_message_types_are_unsupported(wide: Parse, vendor: Vendor) -> Non
     assert rej.reason == "unsupported_message"
 
 
-def test_corrections_and_cancels_are_dead_lettered_not_applied(wide: Parse, vendor: Vendor) -> None:
-    [rej] = wide(vendor("alpaca/stream_correction.json")).rejected
-    assert rej.reason == "correction_not_applied" and "never revised" in rej.error
-    cancel = b'{"T":"x","S":"AAPL","i":1,"x":"V","p":1.0,"s":1,"a":"C","t":"2024-03-04T14:30:00Z","z":"C"}'
-    [rej] = wide(cancel).rejected
-    assert rej.reason == "correction_not_applied"
+def test_trade_carries_flags_seq_and_ref(wide: Parse, vendor: Vendor) -> None:
+    [(_, t)] = wide(vendor("alpaca/stream_trade.json")).ticks
+    assert t.flags == FLAG_VOLUME  # "@", "I" on tape C: an odd lot counts in volume only
+    assert t.seq == 96921  # the trade id orders trades with the same time
+    assert t.ref == "alpaca:AAPL:D:96921"
+
+
+def test_trades_with_the_same_time_are_ordered_by_trade_id(wide: Parse) -> None:
+    a = {"T": "t", "S": "SPY", "i": 52983525028174, "x": "V", "p": 410.1, "s": 100}
+    a |= {"c": ["@"], "z": "B", "t": "2023-04-06T14:25:06.542305024Z"}
+    b = a | {"i": 52983525028175, "p": 410.11}
+    seqs = [t.seq for _, t in wide(orjson.dumps([b, a])).ticks]
+    assert seqs == [52983525028175, 52983525028174]  # arrival order kept, seq to re-sort
+
+
+def test_cancel_names_the_trade_it_cancels(wide: Parse, vendor: Vendor) -> None:
+    out = wide(vendor("alpaca/stream_cancel.json"))
+    assert not out.rejected
+    [(sym, x)] = out.ticks
+    assert sym == "UPS"
+    assert (x.kind, x.price, x.size, x.exchange) == ("cancel", 214.655, 10.0, "D")
+    assert x.ts == 1_640_708_089_427_742_253
+    original = {"T": "t", "S": "UPS", "i": 79371806259278, "x": "D", "p": 214.655, "s": 10}
+    original |= {"c": [" "], "z": "A", "t": "2021-12-28T16:14:49.427742253Z"}
+    [(_, trade)] = wide(orjson.dumps(original)).ticks
+    assert x.ref == trade.ref == "alpaca:UPS:D:79371806259278"
+    assert x.id != trade.id  # a cancel is not a duplicate of its trade
+
+
+def test_error_action_is_a_cancel_too(wide: Parse, vendor: Vendor) -> None:
+    msg = orjson.loads(vendor("alpaca/stream_cancel.json")) | {"a": "E"}
+    [(_, x)] = wide(orjson.dumps(msg)).ticks
+    assert x.kind == "cancel" and x.conditions == ("E",)
+
+
+def test_correction_amends_the_original_trade(wide: Parse, vendor: Vendor) -> None:
+    out = wide(vendor("alpaca/stream_correction.json"))
+    assert not out.rejected
+    [(sym, c)] = out.ticks
+    assert sym == "EEM"
+    assert c.kind == "correct"
+    assert (c.price, c.size, c.conditions) == (39.1809, 440000.0, (" ", "7"))  # cp, cs, cc
+    assert c.flags == FLAG_VOLUME  # cc has 7 (QCT) on tape B: volume only
+    assert c.ts == 1_680_791_106_542_305_024
+    original = {"T": "t", "S": "EEM", "i": 52983525033527, "x": "M", "p": 39.1582}
+    original |= {"s": 440000, "c": [" ", "7"], "z": "B", "t": "2023-04-06T14:25:06.542305024Z"}
+    [(_, trade)] = wide(orjson.dumps(original)).ticks
+    assert c.ref == trade.ref == "alpaca:EEM:M:52983525033527"
+
+
+def test_correction_flags_come_from_the_corrected_conditions(wide: Parse, vendor: Vendor) -> None:
+    [(sym, c)] = wide(vendor("alpaca/stream_correction_iwm.json")).ticks
+    assert (sym, c.kind, c.ref) == ("IWM", "correct", "alpaca:IWM:D:79372207866957")
+    assert c.flags == FLAG_VOLUME  # cc " ", "7", "Z", "V" on tape B
+    msg = orjson.loads(vendor("alpaca/stream_correction_iwm.json"))[0] | {"cc": [" "]}
+    assert wide(orjson.dumps(msg)).ticks[0][1].flags == FLAGS_ALL
+
+
+def test_correction_with_a_bad_price_is_rejected(wide: Parse, vendor: Vendor) -> None:
+    msg = orjson.loads(vendor("alpaca/stream_correction.json")) | {"cp": 0}
+    [rej] = wide(orjson.dumps(msg)).rejected
+    assert rej.reason == "invalid_price" and "cp" in rej.error
+
+
+def test_updated_bar_is_a_revision_of_the_bar(wide: Parse, vendor: Vendor) -> None:
+    bar = orjson.loads(vendor("alpaca/stream_bar.json"))
+    frame = [bar, bar | {"T": "u", "c": 389.2, "h": 389.2, "v": 49500}, bar | {"T": "d"}]
+    [(_, b), (_, u), (_, d)] = wide(orjson.dumps(frame)).ticks
+    assert (b.revision, u.revision, d.revision) == (None, 1, None)
+    assert u.ts == b.ts  # the same start: features replaces the bar, no second one
+
+
+def test_mixed_tape_gets_each_trades_flags(wide: Parse) -> None:
+    """One frame of SIP trades, conditions as Alpaca's FAQ table rules them (minute bars)."""
+    base = {"T": "t", "S": "SPY", "x": "P", "p": 410.0, "s": 100, "t": "2023-04-06T14:30:00Z"}
+    tape = [
+        ({"c": [" "], "z": "B"}, FLAGS_ALL),  # regular sale
+        ({"c": ["@", "I"], "z": "C"}, FLAG_VOLUME),  # odd lot
+        ({"c": [" ", "B"], "z": "A"}, FLAG_VOLUME),  # average price (CTS)
+        ({"c": ["@", "B"], "z": "C"}, FLAGS_ALL),  # bunched (UTP)
+        ({"c": ["@", "T"], "z": "C"}, FLAGS_ALL),  # extended hours: a minute bar takes it
+        ({"c": ["@", "T", "I"], "z": "C"}, FLAG_VOLUME),  # ...unless an odd lot
+        ({"c": [" ", "Z"], "z": "A"}, FLAG_VOLUME),  # sold out of sequence
+        ({"c": ["@", "4"], "z": "C"}, FLAG_VOLUME),  # derivatively priced
+        ({"c": [" ", "P"], "z": "A"}, FLAG_VOLUME),  # prior reference price
+        ({"c": ["@", "V"], "z": "C"}, FLAG_VOLUME),  # contingent
+        ({"c": [" ", "7"], "z": "B"}, FLAG_VOLUME),  # qualified contingent
+        ({"c": ["@", "M"], "z": "C"}, 0),  # market center official close: nothing
+        ({"c": [" ", "Q"], "z": "A"}, 0),  # market center official open: nothing
+        ({"c": ["@", "9"], "z": "C"}, 0),  # corrected consolidated close (minute bar)
+        ({}, None),  # no conditions: every part
+    ]
+    frame = [base | {"i": n} | extra for n, (extra, _) in enumerate(tape, 1)]
+    out = wide(orjson.dumps(frame))
+    assert not out.rejected
+    assert [t.flags for _, t in out.ticks] == [flags for _, flags in tape]
+
+
+def test_crypto_stream(wide: Parse, vendor: Vendor) -> None:
+    out = wide(vendor("alpaca/crypto_stream.ndjson"))
+    assert out.skipped == 3  # connected, authenticated, subscription
+    [book] = out.rejected  # an orderbook is no tick
+    assert book.reason == "unsupported_message" and orjson.loads(book.raw)["T"] == "o"
+    [(s1, trade), (s2, quote), (s3, no_trades), (s4, bar)] = out.ticks
+    assert (s1, s2, s3, s4) == ("AVAX-USD", "BAT-USD", "BTC-USD", "BTC-USD")
+    assert (trade.kind, trade.size, trade.flags) == ("trade", 29.205707815, None)
+    assert trade.seq == 3447222699101865076
+    assert trade.ref == "alpaca:AVAX-USD:-:3447222699101865076"
+    assert (quote.kind, quote.bid, quote.ask) == ("quote", 0.35718, 0.3581)
+    # A bar without trades: quote mid prices, volume 0 and `vw` 0, which means no VWAP.
+    assert (no_trades.kind, no_trades.size, no_trades.vwap, no_trades.trades) == (
+        "bar",
+        0.0,
+        None,
+        0,
+    )
+    assert (bar.size, bar.vwap, bar.trades) == (3.227759152, 26679.5912436798, 93)
 
 
 def test_crypto_symbol_is_normalised(wide: Parse) -> None:

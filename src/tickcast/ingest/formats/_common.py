@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError, from_json, to_json
 
 from tickcast.errors import PermanentError
-from tickcast.schema import SYMBOL_RE, Tick
+from tickcast.schema import SYMBOL_RE, Tick, normalise_symbol
 
 # pydantic's validation context: the accepted event-time window, {"lo": ns, "hi": ns}.
 Context: TypeAlias = dict[str, int]
@@ -66,7 +66,9 @@ class VendorModel(BaseModel):
 
 
 def _symbol(v: str) -> str:
-    s = v.upper().replace("/", "-")  # BTC/USD -> BTC-USD: '/' is a Firestore path separator
+    # The one normaliser (schema.normalise_symbol): BTC/USD, X:BTCUSD, C:EURUSD and the
+    # stream's BTC-USD name one symbol, and a Firestore id never holds a '/'.
+    s = normalise_symbol(v)
     # fullmatch: SYMBOL_RE ends in '$', which would let "AAPL\n" through with .match().
     if SYMBOL_RE.fullmatch(s) is None:
         raise PydanticCustomError(

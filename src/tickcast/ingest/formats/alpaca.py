@@ -2,15 +2,26 @@
 
 Stream (https://docs.alpaca.markets/docs/real-time-stock-pricing-data): trades `T:"t"`,
 quotes `"q"`, minute bars `"b"`, updated bars `"u"` (a late trade changed a minute bar;
-same `t`), daily bars `"d"`. Frames are JSON arrays. `success` and `subscription` are
-acknowledgements and are skipped; `error` is rejected as `vendor_error`.
+same `t`: the tick gets `revision=1` so features replaces the bar of that start instead
+of adding a second one), daily bars `"d"`. Frames are JSON arrays. `success` and
+`subscription` are acknowledgements and are skipped; `error` is rejected as
+`vendor_error`. Other types (statuses, LULDs, imbalances, crypto orderbooks `"o"`) are
+rejected as `unsupported_message`.
 
-Corrections (`"c"`) and cancels/errors (`"x"`) policy: tickcast builds bars forward
-and never revises a bar it has published (its `seq` and features are already out), so
-they are not applied; they are dead-lettered with the reason `correction_not_applied`,
-visible for reconciliation instead of silently dropped. Other types (statuses, LULDs,
-imbalances) are rejected as `unsupported_message`. The crypto stream has the same shapes, without
-exchange and tape, with symbols like `BTC/USD` (normalised to `BTC-USD`).
+Cancels/errors `"x"` (fields i, x, p, s, a, z, t; `a` is "C" cancel or "E" error) and
+corrections `"c"` (x, oi, op, os, oc, ci, cp, cs, cc, z, t) are undocumented on the
+stream page; their shapes are those of the SIP messages Alpaca forwards
+(https://forum.alpaca.markets/t/message-type-c/8116,
+https://forum.alpaca.markets/t/what-is-a-type-x-message/7820) and of alpaca-py's
+`TradeCancel` / `TradeCorrection` models (alpaca/data/models/trades.py,
+https://github.com/alpacahq/alpaca-py). A cancel becomes a tick `kind="cancel"`, a
+correction `kind="correct"` with the corrected price `cp`, size `cs`, conditions `cc`
+and flags from `cc`; both name the trade they amend in `ref`. Features applies them to a
+bar still open and dead-letters the rest (`correction_not_applied`).
+
+The crypto stream (https://docs.alpaca.markets/docs/real-time-crypto-pricing-data) has the
+same trade, quote and bar shapes without exchange, tape and conditions, with fractional
+sizes and symbols like `BTC/USD` (normalised to `BTC-USD`).
 
 Historical (https://docs.alpaca.markets/reference/stockbars and .../stocktrades):
 `{"bars": {"AAPL": [...]}, "next_page_token": ...}` (many symbols) or
@@ -22,9 +33,16 @@ stamped with the bar's start, as Alpaca labels them; `bar_s` is 60 for `b`/`u`, 
 `d`, and for REST the `timeframe` hint when the publisher adds one (`1Min`, `5Min`,
 `1Hour`, `1Day`, `1Week`), else the smallest gap between the page's bars.
 
+Trades carry `flags` from their conditions `c` and tape `z` (conditions.py, Alpaca's
+table), `seq` = the trade id `i` (orders trades with the same time), and `ref` =
+`alpaca:SYM:EXCHANGE:TRADEID`, the key a cancel (`i`, `x`) or correction (`oi`, `x`)
+of that trade computes too.
+
 Ids: a trade is `alpaca:t:SYM:EXCHANGE:TRADEID@TS` (trade ids restart every session, the
-event time keeps them unique, and a stream trade and the same trade from REST agree);
-quotes and bars have no vendor id and get a content hash.
+event time keeps them unique, and a stream trade and the same trade from REST agree); a
+cancel `alpaca:x:SYM:EXCHANGE:TRADEID@TS`, a correction
+`alpaca:c:SYM:EXCHANGE:ORIGINAL>CORRECTED@TS`; quotes and bars have no vendor id and get a
+content hash.
 """
 
 from __future__ import annotations
@@ -33,6 +51,7 @@ import re
 from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeAlias
 
 from pydantic import (
+    BeforeValidator,
     Discriminator,
     Field,
     PlainValidator,
@@ -66,6 +85,7 @@ from tickcast.ingest.formats._common import (
     rejected,
     validate_many,
 )
+from tickcast.ingest.formats.conditions import alpaca_flags
 from tickcast.schema import Tick
 
 # --- stream ----------------------------------------------------------------------------------
@@ -98,13 +118,23 @@ class _QuoteFields(VendorModel):
         return self
 
 
+def _no_trades_vwap(v: object) -> object:
+    # A crypto bar without trades carries quote mid prices, volume 0 and `vw` 0
+    # (https://docs.alpaca.markets/docs/real-time-crypto-pricing-data, "Crypto bars contain
+    # quote mid-prices"): there is no VWAP, not a VWAP of 0.
+    return None if v == 0 and not isinstance(v, bool) else v
+
+
+Vwap = Annotated[Price | None, BeforeValidator(_no_trades_vwap)]
+
+
 class _BarFields(VendorModel):
     o: Price
     h: Price
     l: Price  # noqa: E741 - Alpaca's field name
     c: Price
     v: Size
-    vw: Price | None = None
+    vw: Vwap = None
     n: Count | None = None
     t: RfcTime
 
@@ -127,6 +157,38 @@ class Quote(_QuoteFields):
 class Bar(_BarFields):
     T: Literal["b", "u", "d"]
     S: Symbol
+
+
+class Cancel(VendorModel):
+    """A cancel ("C") or error ("E") of an earlier trade, repeating its id, price and size."""
+
+    T: Literal["x"]
+    S: Symbol
+    i: int
+    x: str | None = None
+    p: Price
+    s: Size = 0.0
+    a: str | None = None
+    z: str | None = None
+    t: RfcTime
+
+
+class Correction(VendorModel):
+    """A correction of an earlier trade: the original (`o*`) and corrected (`c*`) values."""
+
+    T: Literal["c"]
+    S: Symbol
+    x: str | None = None
+    oi: int
+    op: Price | None = None
+    os: Size | None = None
+    oc: tuple[str, ...] | None = None
+    ci: int | None = None
+    cp: Price
+    cs: Size = 0.0
+    cc: tuple[str, ...] | None = None
+    z: str | None = None
+    t: RfcTime
 
 
 class Control(VendorModel):
@@ -197,7 +259,7 @@ class RestQuotes(_RestPage):
 
 
 _REST_KEYS: Final = ("bars", "trades", "quotes")
-_TYPES: Final = frozenset({"t", "q", "b", "u", "d", "success", "subscription", "error"})
+_TYPES: Final = frozenset({"t", "q", "b", "u", "d", "x", "c", "success", "subscription", "error"})
 
 
 def _tag(v: Any) -> str | None:
@@ -205,8 +267,6 @@ def _tag(v: Any) -> str | None:
         return None
     t = v.get("T")
     if isinstance(t, str):
-        if t in ("c", "x"):
-            return "correction"
         return t if t in _TYPES else "other"
     if t is None:
         return next((k for k in _REST_KEYS if k in v), None)
@@ -219,6 +279,8 @@ Message: TypeAlias = Annotated[
     | Annotated[Bar, Tag("b")]
     | Annotated[Bar, Tag("u")]
     | Annotated[Bar, Tag("d")]
+    | Annotated[Cancel, Tag("x")]
+    | Annotated[Correction, Tag("c")]
     | Annotated[Control, Tag("success")]
     | Annotated[Control, Tag("subscription")]
     | Annotated[VendorError, Tag("error")]
@@ -228,17 +290,6 @@ Message: TypeAlias = Annotated[
             refuse("unsupported_message", "Alpaca message type {what} is not ingested", "T")
         ),
         Tag("other"),
-    ]
-    | Annotated[
-        Any,
-        PlainValidator(
-            refuse(
-                "correction_not_applied",
-                "Alpaca correction/cancel ({what}) is not applied: published bars are never revised",
-                "T",
-            )
-        ),
-        Tag("correction"),
     ]
     | Annotated[RestBars, Tag("bars")]
     | Annotated[RestTrades, Tag("trades")]
@@ -253,6 +304,15 @@ Message: TypeAlias = Annotated[
 # --- ticks -----------------------------------------------------------------------------------
 
 _BAR_S: Final = {"b": 60, "u": 60, "d": 86_400}
+# `u` re-sends a minute bar a late trade changed (same start): a revision of that bar.
+# https://forum.alpaca.markets/t/alpaca-market-data-update-bars/8947
+_REVISION: Final = {"u": 1}
+
+
+def trade_ref(sym: str, exchange: str | None, trade_id: int | None) -> str | None:
+    """The key of a trade that its cancel or correction names too (no time: they carry the
+    original id and exchange, and features keeps only open bars' trades by this key)."""
+    return None if trade_id is None else f"alpaca:{sym}:{exchange or '-'}:{trade_id}"
 
 
 def _trade(sym: str, m: _TradeFields) -> Tick:
@@ -269,6 +329,39 @@ def _trade(sym: str, m: _TradeFields) -> Tick:
         id=key,
         conditions=m.c or (),
         exchange=m.x,
+        # Trade ids are positive and increase within a session: they order equal times.
+        seq=m.i if m.i is not None and m.i >= 0 else None,
+        flags=alpaca_flags(m.c, m.z),
+        ref=trade_ref(sym, m.x, m.i),
+    )
+
+
+def _cancel(sym: str, m: Cancel) -> Tick:
+    return Tick(
+        ts=m.t,
+        price=m.p,
+        size=m.s,
+        kind="cancel",
+        source="alpaca",
+        id=f"alpaca:x:{sym}:{m.x or '-'}:{m.i}@{m.t}",
+        conditions=(m.a,) if m.a else (),
+        exchange=m.x,
+        ref=trade_ref(sym, m.x, m.i),
+    )
+
+
+def _correct(sym: str, m: Correction) -> Tick:
+    return Tick(
+        ts=m.t,
+        price=m.cp,
+        size=m.cs,
+        kind="correct",
+        source="alpaca",
+        id=f"alpaca:c:{sym}:{m.x or '-'}:{m.oi}>{m.ci if m.ci is not None else '-'}@{m.t}",
+        conditions=m.cc or (),
+        exchange=m.x,
+        flags=alpaca_flags(m.cc, m.z),
+        ref=trade_ref(sym, m.x, m.oi),
     )
 
 
@@ -288,7 +381,7 @@ def _quote(sym: str, m: _QuoteFields) -> Tick:
     )
 
 
-def _bar(sym: str, m: _BarFields, bar_s: int | None) -> Tick:
+def _bar(sym: str, m: _BarFields, bar_s: int | None, revision: int | None = None) -> Tick:
     return Tick(
         ts=m.t,
         price=m.c,
@@ -302,6 +395,7 @@ def _bar(sym: str, m: _BarFields, bar_s: int | None) -> Tick:
         vwap=m.vw,
         trades=m.n,
         bar_s=bar_s,
+        revision=revision,
     )
 
 
@@ -321,7 +415,11 @@ def _emit(m: Any, out: Parsed, ctx: Context) -> None:
     elif isinstance(m, Quote):
         out.ticks.append((m.S, _quote(m.S, m)))
     elif isinstance(m, Bar):
-        out.ticks.append((m.S, _bar(m.S, m, _BAR_S[m.T])))
+        out.ticks.append((m.S, _bar(m.S, m, _BAR_S[m.T], _REVISION.get(m.T))))
+    elif isinstance(m, Cancel):
+        out.ticks.append((m.S, _cancel(m.S, m)))
+    elif isinstance(m, Correction):
+        out.ticks.append((m.S, _correct(m.S, m)))
     elif isinstance(m, _RestPage):
         hint = m.timeframe if isinstance(m, RestBars) else None
         for sym, items in m.by_symbol().items():
@@ -336,8 +434,8 @@ _ITEMS: Final[dict[str, TypeAdapter[list[Any]]]] = {
     "quotes": TypeAdapter(list[_QuoteFields]),
 }
 _FIELDS: Final = {
-    **dict.fromkeys(("p", "bp", "ap", "o", "h", "l", "c", "vw"), "invalid_price"),
-    **dict.fromkeys(("s", "bs", "as", "v", "n"), "invalid_size"),
+    **dict.fromkeys(("p", "bp", "ap", "o", "h", "l", "c", "vw", "op", "cp"), "invalid_price"),
+    **dict.fromkeys(("s", "bs", "as", "v", "n", "os", "cs"), "invalid_size"),
 }
 
 

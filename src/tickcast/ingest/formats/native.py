@@ -74,7 +74,9 @@ Message: TypeAlias = Annotated[
 
 
 _SORTED: Final = orjson.OPT_SORT_KEYS
-_KIND: Final = {"trade": "t", "quote": "q", "bar": "bar"}  # as the vendor formats' ids
+# As the vendor formats' ids. Every schema.TickKind needs an entry: a missing one raises
+# KeyError, which the push turns into a retry loop instead of a tick or a reject.
+_KIND: Final = {"trade": "t", "quote": "q", "bar": "bar", "cancel": "x", "correct": "c"}
 
 
 def _tick(sym: str, t: WindowTick) -> tuple[str, Tick]:
