@@ -4,7 +4,15 @@ Hot path = one round trip: the instance keeps the last record it wrote; it
 computes the new record from it and sends one EVAL that writes only if the
 stored revision is still the one it started from. If another instance got
 there first, the script answers with the current record and we recompute.
-The same script touches the active-symbol index the clock walks.
+
+The script declares only the symbol's own keys (one hash tag, one slot), so it
+also runs on Redis Cluster (tickcast/keys.py). The global indexes the clock
+reads, the active-symbol zset and the market watermark, are plain ZADDs sent in
+the same non-transactional pipeline as the EVALSHA, so a single Redis still
+sees one round trip per message. They are idempotent (a score set to now, a
+maximum kept by `GT`), so applying them when the commit is then refused (a
+redelivered batch) or retried (contention) changes nothing the clock relies on:
+the symbol did get ticks, and that event time was reached.
 
 Batch ids and the outbox live beside the record, not in it, so the record a
 message carries stays small (bars and indicator state, about 3 KB):
@@ -28,6 +36,7 @@ from typing import Any, TypeVar
 import orjson
 from redis.exceptions import NoScriptError
 
+from tickcast import keys as K
 from tickcast.errors import TickcastError
 
 T = TypeVar("T")
@@ -37,10 +46,12 @@ BATCH_WINDOW_MS = 15 * 60 * 1000
 BATCH_CAP = 20_000  # per symbol: bounds memory at very high message rates
 OUTBOX_SLOTS = 8
 
+# KEYS: state, batches, outbox of one (symbol, interval): all in the symbol's slot.
+# ARGV: rev, new rev, data, ttl, now ms, batch, outbox entry, window ms, cap, slots.
 _CAS = """
-local batch = ARGV[8]
-if batch ~= '' and redis.call('ZSCORE', KEYS[4], batch) then
-  return {2, '0', redis.call('HVALS', KEYS[5])}
+local batch = ARGV[6]
+if batch ~= '' and redis.call('ZSCORE', KEYS[2], batch) then
+  return {2, '0', redis.call('HVALS', KEYS[3])}
 end
 local rev = redis.call('HGET', KEYS[1], 'rev')
 if (rev or '0') ~= ARGV[1] then
@@ -49,23 +60,15 @@ end
 local ttl = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'data', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
-local event = tonumber(ARGV[7])
-if event > 0 then
-  redis.call('HSET', KEYS[3], 'arrival', ARGV[5])
-  if event > tonumber(redis.call('HGET', KEYS[3], 'event') or '0') then
-    redis.call('HSET', KEYS[3], 'event', ARGV[7])
-  end
-end
 if batch ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[5], batch)
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (tonumber(ARGV[5]) - tonumber(ARGV[10])))
-  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -1 - tonumber(ARGV[11]))
-  redis.call('EXPIRE', KEYS[4], ttl)
-  if ARGV[9] ~= '' then
-    local slot = redis.call('HINCRBY', KEYS[1], 'out', 1) % tonumber(ARGV[12])
-    redis.call('HSET', KEYS[5], slot, ARGV[9])
-    redis.call('EXPIRE', KEYS[5], ttl)
+  redis.call('ZADD', KEYS[2], ARGV[5], batch)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(ARGV[5]) - tonumber(ARGV[8])))
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -1 - tonumber(ARGV[9]))
+  redis.call('EXPIRE', KEYS[2], ttl)
+  if ARGV[7] ~= '' then
+    local slot = redis.call('HINCRBY', KEYS[1], 'out', 1) % tonumber(ARGV[10])
+    redis.call('HSET', KEYS[3], slot, ARGV[7])
+    redis.call('EXPIRE', KEYS[3], ttl)
   end
 end
 return {1, ARGV[2], ''}
@@ -90,8 +93,7 @@ class IndexWrites:
         return bool(self.indexed or self.dropped)
 
 
-def trades_key(symbol: str, interval_s: int, start_ms: int) -> str:
-    return f"tickcast:trades:{{{symbol}}}:{interval_s}:{start_ms}"
+trades_key = K.trades
 
 
 class _Applied:
@@ -105,29 +107,13 @@ class ContentionError(TickcastError):
     """Could not commit after many attempts: transient, the message is retried."""
 
 
-def state_key(symbol: str, interval_s: int) -> str:
-    # The hash tag keeps a symbol's keys in one slot if Redis is ever clustered.
-    return f"tickcast:state:{{{symbol}}}:{interval_s}"
-
-
-EPOCH_KEY = "tickcast:epoch"
-
-
-def progress_key(interval_s: int) -> str:
-    """Hash of the market's progress: newest event time (ms) committed, and when (wall ms)."""
-    return f"tickcast:progress:{interval_s}"
-
-
-def active_key(interval_s: int) -> str:
-    return f"tickcast:active:{interval_s}"
-
-
-def batches_key(symbol: str, interval_s: int) -> str:
-    return f"tickcast:batches:{{{symbol}}}:{interval_s}"
-
-
-def outbox_key(symbol: str, interval_s: int) -> str:
-    return f"tickcast:outbox:{{{symbol}}}:{interval_s}"
+# The key layout lives in tickcast/keys.py; these names stay for existing callers.
+state_key = K.state
+batches_key = K.batches
+outbox_key = K.outbox
+active_key = K.active
+progress_key = K.watermark
+EPOCH_KEY = K.EPOCH
 
 
 class StateStore:
@@ -197,14 +183,11 @@ class StateStore:
         outbox: Callable[[T], bytes],
         index: Callable[[], IndexWrites] | None = None,
     ) -> T | _Applied:
-        key = state_key(symbol, interval_s)
-        keys = [
-            key,
-            active_key(interval_s),
-            progress_key(interval_s),
-            batches_key(symbol, interval_s),
-            outbox_key(symbol, interval_s),
-        ]
+        key = K.state(symbol, interval_s)
+        keys = [key, K.batches(symbol, interval_s), K.outbox(symbol, interval_s)]
+        # The clock's indexes go with the first attempt only: idempotent, and a
+        # retry after contention has nothing new to tell them.
+        indexes: tuple[int, int] | None = (now_ms, event_ms)
         cached = self._cache.get(key)
         rev, rec = self.load(key) if cached is None else cached
         lost = False
@@ -217,13 +200,11 @@ class StateStore:
             new, result = fn(rec, lost)
             if new is None:
                 return result
-            args = [rev, rev + 1, orjson.dumps(new), self._ttl, now_ms, symbol, event_ms]
+            args = [rev, rev + 1, orjson.dumps(new), self._ttl, now_ms]
             args += [batch, outbox(result), BATCH_WINDOW_MS, BATCH_CAP, OUTBOX_SLOTS]
             writes = index() if index is not None else None
-            if writes:
-                ok, cur_rev, cur = self._index_and_cas(symbol, interval_s, writes, keys, args)
-            else:
-                ok, cur_rev, cur = self._cas(keys=keys, args=args)
+            ok, cur_rev, cur = self._send(symbol, interval_s, writes, indexes, keys, args)
+            indexes = None
             if int(ok) == 1:
                 self._cache[key] = (rev + 1, new)
                 return result
@@ -233,20 +214,35 @@ class StateStore:
         self._cache.pop(key, None)
         raise ContentionError(f"state for {symbol}/{interval_s}s kept changing under us")
 
-    def _index_and_cas(
-        self, symbol: str, interval_s: int, w: IndexWrites, keys: list[str], args: list[Any]
+    def _send(
+        self,
+        symbol: str,
+        interval_s: int,
+        w: IndexWrites | None,
+        indexes: tuple[int, int] | None,
+        keys: list[str],
+        args: list[Any],
     ) -> Any:
-        """The index changes and the commit in one pipeline: still one round trip."""
+        """The trade-index changes, the clock's indexes and the commit in one
+        non-transactional pipeline: one round trip on a single Redis (on a cluster,
+        one per node involved). Every part is idempotent, so a resend is safe."""
         pipe = self._redis.pipeline(transaction=False)
-        by_bar: dict[int, dict[str, bytes]] = {}
-        for start, ref, entry in w.indexed:
-            by_bar.setdefault(start, {})[ref] = orjson.dumps(entry)
-        for start, fields in by_bar.items():
-            pipe.hset(trades_key(symbol, interval_s, start), mapping=fields)
-        for start, ref in w.dropped:
-            pipe.hdel(trades_key(symbol, interval_s, start), ref)
-        for start in {s for s, _, _ in w.indexed} | {s for s, _ in w.dropped}:
-            pipe.pexpireat(trades_key(symbol, interval_s, start), w.expire_ms)
+        if w:
+            by_bar: dict[int, dict[str, bytes]] = {}
+            for start, ref, entry in w.indexed:
+                by_bar.setdefault(start, {})[ref] = orjson.dumps(entry)
+            for start, fields in by_bar.items():
+                pipe.hset(K.trades(symbol, interval_s, start), mapping=fields)
+            for start, ref in w.dropped:
+                pipe.hdel(K.trades(symbol, interval_s, start), ref)
+            for start in {s for s, _, _ in w.indexed} | {s for s, _ in w.dropped}:
+                pipe.pexpireat(K.trades(symbol, interval_s, start), w.expire_ms)
+        if indexes is not None:
+            now_ms, event_ms = indexes
+            pipe.zadd(K.active(interval_s), {symbol: now_ms})
+            if event_ms > 0:
+                # GT keeps each member's maximum: no read-modify-write, no script.
+                pipe.zadd(K.watermark(interval_s), {"event": event_ms, "arrival": now_ms}, gt=True)
         # EVALSHA itself: a pipeline given the Script object asks SCRIPT EXISTS first,
         # a second round trip on every message.
         pipe.evalsha(self._cas.sha, len(keys), *keys, *args)
@@ -254,7 +250,7 @@ class StateStore:
             return pipe.execute()[-1]
         except NoScriptError:  # Redis restarted and forgot it: load it, send again
             self._redis.script_load(_CAS)
-            return self._index_and_cas(symbol, interval_s, w, keys, args)
+            return self._send(symbol, interval_s, w, indexes, keys, args)
 
     def trade_index(
         self, symbol: str, interval_s: int, starts: list[int]
@@ -262,7 +258,7 @@ class StateStore:
         """The indexed trades of the open bars `starts`, one round trip."""
         pipe = self._redis.pipeline(transaction=False)
         for start in starts:
-            pipe.hgetall(trades_key(symbol, interval_s, start))
+            pipe.hgetall(K.trades(symbol, interval_s, start))
         return {
             start: {
                 (k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in got.items()
@@ -280,8 +276,8 @@ class StateStore:
         until the indicators have warmed up again, so no wrong value goes out.
         """
         fresh = secrets.token_hex(8)
-        self._redis.set(EPOCH_KEY, fresh, nx=True)
-        current = self._redis.get(EPOCH_KEY)
+        self._redis.set(K.EPOCH, fresh, nx=True)
+        current = self._redis.get(K.EPOCH)
         current = current.decode() if isinstance(current, bytes) else str(current)
         known, self._epoch = self._epoch, current
         return had_record or (known is not None and known != current)
@@ -293,16 +289,14 @@ class StateStore:
 
     def progress(self, interval_s: int) -> tuple[int, int]:
         """(newest event ms committed by any symbol, wall ms of that commit)."""
-        event, arrival = self._redis.hmget(progress_key(interval_s), "event", "arrival")
+        event, arrival = self._redis.zmscore(K.watermark(interval_s), ["event", "arrival"])
         return int(event or 0), int(arrival or 0)
 
     def inflight(self, symbols: list[str]) -> dict[str, tuple[int, int]]:
         """symbol -> (newest event ms ingest claimed, wall ms when): see ingest.dedupe."""
-        from tickcast.ingest.dedupe import inflight
-
-        return inflight(self._redis, symbols)
+        return K.read_inflight(self._redis, symbols)
 
     def active_symbols(self, interval_s: int, since_ms: int) -> list[str]:
         return [
-            s.decode() for s in self._redis.zrangebyscore(active_key(interval_s), since_ms, "+inf")
+            s.decode() for s in self._redis.zrangebyscore(K.active(interval_s), since_ms, "+inf")
         ]
