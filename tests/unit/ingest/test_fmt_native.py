@@ -53,3 +53,38 @@ def test_ts_must_be_integer_nanoseconds(wide: Parse) -> None:
     [rej] = wide(b'{"symbol":"AAPL","ts":1614009104.2,"price":1}').rejected
     assert rej.reason == "invalid_message"
     assert "ts" in rej.error
+
+
+def test_cancel_and_correct_ticks_without_an_id(wide: Parse) -> None:
+    """The v1 extension (schema.Tick: kinds cancel/correct, seq, flags, ref, revision)
+    passes through a publisher's own ticks; a missing id is hashed for every kind (a kind
+    without an id prefix used to raise KeyError: a retry loop, not a tick)."""
+    body = orjson.dumps(
+        {
+            "v": 1,
+            "symbol": "btc/usd",
+            "ticks": [
+                {"ts": 1614009104208123456, "price": 1.5, "size": 2, "kind": "cancel", "ref": "k"},
+                {
+                    "ts": 1614009104208123457,
+                    "price": 1.6,
+                    "kind": "correct",
+                    "ref": "k",
+                    "flags": 4,
+                },
+                {"ts": 1614009104208123458, "price": 1.6, "seq": 7, "flags": 0},
+            ],
+        }
+    )
+    out = wide(body)
+    assert not out.rejected
+    assert [(s, t.kind, t.id.split(":")[1]) for s, t in out.ticks] == [
+        ("BTC-USD", "cancel", "x"),
+        ("BTC-USD", "correct", "c"),
+        ("BTC-USD", "trade", "t"),
+    ]
+    assert [(t.ref, t.flags, t.seq) for _, t in out.ticks] == [
+        ("k", None, None),
+        ("k", 4, None),
+        (None, 0, 7),
+    ]

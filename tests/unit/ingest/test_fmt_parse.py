@@ -45,9 +45,19 @@ TRADE_NS = 1_709_305_200_000_000_001
         ("alpaca/stream_session.ndjson", "alpaca"),
         ("alpaca/rest_bars_multi.json", "alpaca"),
         ("alpaca/rest_trades_single.json", "alpaca"),
+        ("alpaca/stream_cancel.json", "alpaca"),
+        ("alpaca/stream_correction.json", "alpaca"),
+        ("alpaca/crypto_stream.ndjson", "alpaca"),
         ("polygon/ws_quote.json", "polygon"),
         ("polygon/ws_luld.json", "polygon"),
         ("polygon/rest_aggs.json", "polygon"),
+        ("polygon/ws_crypto_trade.json", "polygon"),
+        ("polygon/ws_crypto_quote.json", "polygon"),
+        ("polygon/ws_crypto_agg.json", "polygon"),
+        ("polygon/ws_forex_quote.json", "polygon"),
+        ("polygon/ws_forex_agg.json", "polygon"),
+        ("polygon/rest_crypto_aggs.json", "polygon"),
+        ("polygon/rest_trades.json", "polygon"),
         ("yahoo/btc_usd.b64", "yahoo"),
         ("tickcast/tick.json", "tickcast"),
         ("tickcast/ticks_message.json", "tickcast"),
@@ -58,6 +68,11 @@ def test_detect_golden(name: str, fmt: str) -> None:
     assert detect(body) == fmt
     if name.endswith(".json"):
         assert detect(b"[" + body + b"]") == fmt
+    # Detected and parsed without the attribute: every golden element is a tick, a skipped
+    # control message or (LULD, orderbooks) a reject with a reason.
+    out = parse(body, None, now_ns=TRADE_NS, max_past_ns=10**19, max_future_ns=10**19)
+    assert out.format == fmt
+    assert out.ticks or all(r.reason == "unsupported_message" for r in out.rejected)
 
 
 def test_detect_envelope_and_large_first_message() -> None:

@@ -5,12 +5,15 @@ parses a truncated prefix (`allow_partial`), so detection costs the same for a b
 ten thousand as for one. The rules, in order:
 
 - a JSON string, or bare base64 text              -> yahoo (a streamer frame)
-- `ev`                                             -> polygon (stream; its LULD/NOI carry `T` too)
-- `T`                                              -> alpaca (stream)
+- `ev`                                             -> polygon (every stream event: stocks
+                                                      T/Q/A/AM, crypto XT/XQ/XA/XAS, forex
+                                                      C/CA/CAS; its LULD/NOI carry `T` too)
+- `T`                                              -> alpaca (stream: stocks and crypto,
+                                                      cancels `x`, corrections `c`)
 - `symbol` with `ts` or `ticks`                    -> tickcast (a tick, or a ticks message)
 - `type` with `message`                            -> yahoo (the JSON pricing envelope)
 - `bars`, `trades` or `quotes`                     -> alpaca (historical REST page)
-- `ticker`, `results` or `request_id`              -> polygon (REST aggregates page)
+- `ticker`, `results` or `request_id`              -> polygon (REST aggregates or trades page)
 """
 
 from __future__ import annotations
