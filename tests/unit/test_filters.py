@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from tickcast.config import Settings
@@ -101,3 +102,59 @@ def test_a_bad_session_fails_fast(spec: str) -> None:
 def test_min_above_max_is_refused() -> None:
     with pytest.raises(ConfigError):
         flt(TICKCAST_MIN_PRICE="10", TICKCAST_MAX_PRICE="5")
+
+
+def test_symbol_lists_use_the_feeds_normaliser() -> None:
+    """Entries as any vendor spells them (schema.normalise_symbol): Polygon's REST and flat
+    files say X:BTCUSD and C:EURUSD, Alpaca BTC/USD, Polygon's crypto stream BTC-USD."""
+    f = flt(TICKCAST_SYMBOL_ALLOWLIST="X:BTCUSD, eur/usd", TICKCAST_SYMBOL_DENYLIST="C:USDJPY")
+    assert f.allow == {"BTC-USD", "EUR-USD"} and f.deny == {"USD-JPY"}
+    kept, counts = f.apply([("BTC-USD", tick()), ("EUR-USD", tick()), ("USD-JPY", tick())])
+    assert [s for s, _ in kept] == ["BTC-USD", "EUR-USD"]
+    assert counts == {"symbol_not_allowed": 1}
+
+
+def test_a_trade_that_updates_nothing_is_dropped_and_counted() -> None:
+    """Trade conditions that update no part of a bar (flags 0: a market center's official
+    open/close print, Alpaca `M`/`Q`, Polygon 15/16,
+    https://docs.alpaca.markets/docs/market-data-faq#how-are-bars-aggregated,
+    https://polygon.io/docs/stocks/get_v3_reference_conditions) are dropped at ingest,
+    counted, with no filter configured; a cancel or correction is kept whatever its flags:
+    it still has to take the original trade out."""
+    f = flt()
+    ts = ns(2024, 3, 4, 10, 0)
+    ticks = [
+        ("AAPL", Tick(ts=ts, price=10.0, size=100, flags=0)),  # ineligible
+        ("AAPL", Tick(ts=ts, price=10.0, size=100, flags=4)),  # volume only: kept
+        ("AAPL", Tick(ts=ts, price=10.0, size=100)),  # no conditions: kept
+        ("AAPL", Tick(ts=ts, price=10.0, size=100, kind="correct", flags=0, ref="r")),
+        ("AAPL", Tick(ts=ts, price=10.0, size=100, kind="cancel", ref="r")),
+    ]
+    kept, counts = f.apply(ticks)
+    assert [(t.kind, t.flags) for _, t in kept] == [
+        ("trade", 4),
+        ("trade", None),
+        ("correct", 0),
+        ("cancel", None),
+    ]
+    assert counts == {"ineligible_condition": 1}
+
+
+def test_parsed_official_prints_are_filtered_end_to_end() -> None:
+    """A vendor-shaped Alpaca frame through the parser and the filter: the official close
+    print (`M`) never reaches features."""
+    from tickcast.ingest.formats import parse
+
+    frame = [
+        {"T": "t", "S": "SPY", "i": 1, "x": "P", "p": 410.0, "s": 100, "c": [" "], "z": "B"},
+        {"T": "t", "S": "SPY", "i": 2, "x": "P", "p": 410.5, "s": 0, "c": [" ", "M"], "z": "B"},
+    ]
+    for m in frame:
+        m["t"] = "2024-03-04T21:00:00Z"
+    body = orjson.dumps(frame)
+    parsed = parse(
+        body, None, now_ns=ns(2024, 3, 4, 17, 0), max_past_ns=10**13, max_future_ns=10**13
+    )
+    kept, counts = flt().apply(parsed.ticks)
+    assert [t.seq for _, t in kept] == [1]
+    assert counts == {"ineligible_condition": 1}

@@ -1,9 +1,15 @@
-"""Ingest filters from Settings (pure). All are off by default.
+"""Ingest filters from Settings (pure). All but the first are off by default.
 
 Filtered ticks are counted (the `ingested` log line's `filtered` map, which a
 log-based metric reads), never dead-lettered: they are valid, just unwanted.
 
-- symbol allowlist / denylist (after normalisation: upper case, `/` as `-`);
+- always: a trade whose condition codes let it update no part of a bar (`flags` 0:
+  e.g. a market center's official open/close print, Alpaca `M`/`Q`, Polygon 15/16,
+  see formats/conditions.py) is dropped as `ineligible_condition`: it would reach
+  features only to be ignored. Cancels and corrections are kept whatever their
+  flags: a correction to an ineligible trade still takes the original out;
+- symbol allowlist / denylist, each entry normalised like the feeds' symbols
+  (schema.normalise_symbol: `btc/usd`, `X:BTCUSD` and `BTC-USD` are one symbol);
 - price range: on the trade price, the quote mid, the bar close;
 - minimum size: trades only (a quote's size is 0 by construction);
 - trading session: `HH:MM-HH:MM ZONE [DAYS]` in the exchange's time zone,
@@ -23,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tickcast.config import Settings
 from tickcast.errors import ConfigError
-from tickcast.schema import Tick
+from tickcast.schema import Tick, normalise_symbol
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SESSION_RE = re.compile(
@@ -73,7 +79,7 @@ class Session:
 
 
 def _symbols(csv: str) -> frozenset[str]:
-    return frozenset(s.strip().upper().replace("/", "-") for s in csv.split(",") if s.strip())
+    return frozenset(normalise_symbol(s) for s in csv.split(",") if s.strip())
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class TickFilter:
 
     @property
     def active(self) -> bool:
+        """Whether a configured filter is on (`ineligible_condition` always is)."""
         return bool(
             self.allow
             or self.deny
@@ -115,6 +122,8 @@ class TickFilter:
             return "symbol_not_allowed"
         if symbol in self.deny:
             return "symbol_denied"
+        if t.flags == 0 and t.kind == "trade":
+            return "ineligible_condition"
         if self.min_price and t.price < self.min_price:
             return "price_below_min"
         if self.max_price and t.price > self.max_price:

@@ -24,14 +24,17 @@ is a `Rejected(reason, error, raw)`. Reasons are stable codes:
 - `invalid_message`    a field is missing or of the wrong type, or the element has no
                        known shape
 - `unsupported_message` a real vendor message that is not a tick (Alpaca statuses,
-                       corrections, LULDs; Polygon LULD/NOI; a Yahoo envelope not "pricing")
-- `correction_not_applied` an Alpaca correction or cancel: published bars are never
-                       revised (policy in alpaca.py); kept visible in the dead-letter topic
+                       LULDs, crypto orderbooks; Polygon LULD/NOI/XL2; a Yahoo envelope
+                       not "pricing")
+- `correction_not_applied` not raised by the parsers any more: cancels and corrections
+                       (Alpaca `x`/`c`, Polygon REST trades with a `correction`) are ticks
+                       of kind `cancel`/`correct`; features dead-letters one with this
+                       reason when the bar of the trade it names is already published
 - `vendor_error`       the vendor reported an error (Alpaca `T:"error"`, a failed Polygon
                        status, a Polygon REST error page)
 - `invalid_base64`     a Yahoo frame is not base64 (raised when no frame in the body is)
 - `invalid_protobuf`   a Yahoo frame is not a PricingData (likewise)
-- `invalid_symbol`     the symbol, upper-cased and with `/` as `-`, does not match
+- `invalid_symbol`     the symbol, after schema.normalise_symbol, does not match
                        schema.SYMBOL_RE
 - `invalid_price`      a price is not a finite number > 0
 - `invalid_size`       a size, volume or count is negative or not finite
@@ -46,6 +49,12 @@ own id where there is one, with the event time because vendors restart ids every
 session (`alpaca:t:AAPL:D:96921@1614009104208000000`, `polygon:t:MSFT:4:12345@...`,
 `polygon:q:MSFT:50385480@...`), otherwise a blake2b hash of the element's content
 (`alpaca:q:AMD:<hex>`, `alpaca:bar:...`, `yahoo:t:...`).
+
+A trade also carries `ref`, its vendor key without the time (`alpaca:AAPL:D:96921`,
+`polygon:MSFT:4:12345[:TRF]`): a cancel or correction names the trade it amends by the
+same key. `flags` says which parts of a bar a trade may update, from its condition codes
+(conditions.py); `seq` is the vendor's sequence (Polygon `q`, Alpaca trade id) for ties
+in time. Symbols go through schema.normalise_symbol (BTC/USD, X:BTCUSD -> BTC-USD).
 """
 
 from __future__ import annotations
