@@ -43,20 +43,51 @@ class Admission:
 
 
 class TokenBucket:
-    """`rate` tokens per second, at most `rate` (one second's worth) saved up."""
+    """`rate` tokens per second, at most `capacity` (default: one second's worth) saved up."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: float | None = None,
+    ) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate if capacity is None else capacity)
         self._tokens = self.capacity
         self._clock = clock
         self._at = clock()
 
-    def take(self) -> bool:
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
         self._at = now
+
+    def take(self) -> bool:
+        self._refill()
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True
         return False
+
+    def take_up_to(self, n: int) -> int:
+        """As many of `n` whole tokens as are there (0 when none is)."""
+        self._refill()
+        got = max(0, min(n, int(self._tokens)))
+        self._tokens -= got
+        return got
+
+    def give_back(self, n: int) -> None:
+        self._tokens = min(self.capacity, self._tokens + n)
+
+    @property
+    def full(self) -> bool:
+        self._refill()
+        return self._tokens >= self.capacity
+
+    def resize(self, rate: float) -> None:
+        """A new rate (a re-authenticated credential's). Tokens are not refilled by it:
+        re-sending `auth` must not buy a fresh second of burst."""
+        self._refill()
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self._tokens = min(self._tokens, self.capacity)

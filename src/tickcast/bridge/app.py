@@ -18,14 +18,14 @@ from prometheus_client import generate_latest
 from tickcast import __version__, clients, log
 from tickcast.bridge import history
 from tickcast.bridge.apikeys import COLLECTION as API_KEYS
-from tickcast.bridge.auth import AuthError
+from tickcast.bridge.auth import AuthError, KeyEvents
 from tickcast.bridge.drain import RESTART_REASON, on_sigterm
 from tickcast.bridge.listener import CollectionListener
 from tickcast.bridge.principal import Principal
 from tickcast.bridge.protocol import CLOSE_RESTART, client_symbol
 from tickcast.bridge.runtime import Bridge
 from tickcast.bridge.session import Session
-from tickcast.bridge.source import FirestoreSource, Source
+from tickcast.bridge.source import Change, FirestoreSource, Since, Source
 from tickcast.bridge.view import client_doc
 from tickcast.bridge.watchdog import Watchdog
 from tickcast.config import Settings, settings
@@ -107,23 +107,37 @@ def create_app(
                 "local development only"
             )
 
-        def on_symbols(batch: list[tuple[str, dict[str, Any]]]) -> None:
+        def on_symbols(batch: list[Change]) -> None:
             b.metrics.updates.inc(len(batch))
             for _id, doc in batch:
-                hub.on_symbol_doc(doc)
+                if doc is not None:
+                    hub.on_symbol_doc(doc)
 
-        def on_alerts(batch: list[tuple[str, dict[str, Any]]]) -> None:
+        def on_alerts(batch: list[Change]) -> None:
             for doc_id, doc in batch:
-                hub.on_alert(doc_id, doc)
+                if doc is not None:  # None: deleted (TTL) or older than the window
+                    hub.on_alert(doc_id, doc)
 
-        def on_keys(batch: list[tuple[str, dict[str, Any]]]) -> None:
-            for key_id in b.keys.on_batch(batch):
-                hub.close_key(key_id, "revoked", "this API key was revoked")
+        def recent_alerts() -> Since:
+            return ("created_at", int((time.time() - b.alerts_window_s) * 1000))
 
         b.listeners = [
             CollectionListener(data, SYMBOLS, on_symbols, loop, restart_when_silent=True),
-            CollectionListener(data, ALERTS, on_alerts, loop),
-            CollectionListener(data, API_KEYS, on_keys, loop),
+            CollectionListener(
+                data,
+                ALERTS,
+                on_alerts,
+                loop,
+                since=recent_alerts,
+                max_age_s=b.alerts_window_s,
+            ),
+            CollectionListener(
+                data,
+                API_KEYS,
+                lambda batch: _key_events(b, b.keys.on_batch(batch)),
+                loop,
+                on_sync=lambda batch: _key_events(b, b.keys.sync(batch)),
+            ),
         ]
         for listener in b.listeners:
             listener.start()
@@ -131,6 +145,7 @@ def create_app(
         tasks = [
             asyncio.create_task(_sweep(b)),
             asyncio.create_task(b.watchdog.run()),
+            asyncio.create_task(_recheck_keys(b)),
         ]
         uninstall = on_sigterm(loop, b.drainer)
         try:
@@ -145,6 +160,7 @@ def create_app(
             await asyncio.gather(
                 *(asyncio.to_thread(lst.stop) for lst in b.listeners), return_exceptions=True
             )
+            b.shutdown()
 
     app = FastAPI(title="tickcast ws_bridge", version=__version__, lifespan=lifespan)
     app.state.bridge = b
@@ -218,7 +234,19 @@ def create_app(
         limit: int = Query(100, ge=1, le=history.MAX_LIMIT),
     ) -> list[dict[str, Any]]:
         symbol = readable(who, symbol)
-        docs = await asyncio.to_thread(data.history, symbol, after, None, limit)
+        # History pages spend the credential's replay budget, like `since` replays.
+        granted = b.replay.grant(None, who.id, limit)
+        if granted == 0:
+            b.metrics.rejections.labels("replay_budget_exceeded").inc()
+            raise HTTPException(
+                429,
+                "replay_budget_exceeded: this credential's history budget "
+                f"({b.replay.limits.describe()}) is spent; retry later",
+                headers={"Retry-After": "1"},
+            )
+        loop = asyncio.get_running_loop()
+        docs = await loop.run_in_executor(b.replays, data.history, symbol, after, None, granted)
+        b.replay.give_back(None, who.id, granted - len(docs))
         return [client_doc(d) for d in docs]
 
     @app.get("/v1/symbols/{symbol:path}")
@@ -243,3 +271,38 @@ async def _sweep(b: Bridge) -> None:
     while True:
         await asyncio.sleep(SWEEP_S)
         b.hub.sweep()
+        b.replay.prune()
+
+
+def _key_events(b: Bridge, events: KeyEvents) -> None:
+    for key_id, code, message in events.closed:
+        b.hub.close_key(key_id, code, message)
+    for record in events.changed:
+        b.hub.key_changed(record.key_id, b.auth.key_principal(record))
+
+
+def _read_keys(source: Source, key_ids: list[str]) -> list[Change]:
+    return [(key_id, source.api_key(key_id)) for key_id in key_ids]
+
+
+async def _recheck_keys(b: Bridge) -> None:
+    """Read the API keys of open connections again, every `key_recheck_s`.
+
+    The api_keys listener normally closes a revoked key's sockets within about a
+    second, and the watchdog restarts it if its watch dies. A stream that is
+    half-open looks like a quiet collection, which api_keys usually is, so nothing
+    would notice it: this bounds revocation at `key_recheck_s` plus one read per
+    distinct key with open connections on this instance, whatever the listener does.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(b.key_recheck_s)
+        key_ids = sorted(b.hub.by_api_key)
+        if not key_ids:
+            continue
+        try:
+            batch = await loop.run_in_executor(b.lookups, _read_keys, b.source, key_ids)
+        except Exception as exc:  # Firestore unavailable: the next pass retries
+            _log.warning("api key recheck failed", extra={"error": str(exc)})
+            continue
+        _key_events(b, b.keys.recheck(batch))

@@ -38,6 +38,7 @@ import orjson
 import websockets
 
 from tickcast.bridge import jwt_hs256
+from tickcast.bridge.auth import DEFAULT_JWT_AUDIENCE
 from tickcast.bridge.sample import prediction_doc
 
 HOST = "127.0.0.1"  # loopback only, by construction
@@ -247,6 +248,8 @@ async def bench(args: argparse.Namespace) -> Result:
         {
             "sub": "bench",
             "exp": time.time() + 3600,
+            "aud": DEFAULT_JWT_AUDIENCE,  # required (TICKCAST_WS_JWT_AUDIENCE is unset here)
+            "symbols": ["*"],  # a token without `symbols` reads nothing
             "limits": {
                 "max_connections": args.connections + 10,
                 "max_subscriptions": args.connections + 10,

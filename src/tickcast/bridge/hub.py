@@ -69,6 +69,9 @@ class Subscriber:
         self.close_code: int | None = None
         self.close_reason = ""
         self._closing = False
+        # Called when the credential behind this connection changes under it (its API
+        # key's entitlements or limits were edited); the session re-checks its subscriptions.
+        self.on_principal: Callable[[Principal], None] | None = None
 
     # --- queueing (event loop only) ---
     def send(self, text: str) -> None:
@@ -172,6 +175,7 @@ class Hub:
         self.heartbeat_s = heartbeat_s
         self.subscribers: dict[str, Subscriber] = {}
         self.by_key: dict[Key, set[Subscriber]] = {}
+        self.by_api_key: dict[str, set[Subscriber]] = {}  # key_id -> its open connections
         self.latest: dict[str, dict[str, Any]] = {}  # symbol -> latest symbols/{SYM} doc
         self.updates = 0
         self.filled = 0  # updates published from history to close a hole
@@ -184,11 +188,18 @@ class Hub:
     # --- membership ---
     def add(self, s: Subscriber) -> None:
         self.subscribers[s.id] = s
+        if s.principal.key_id is not None:
+            self.by_api_key.setdefault(s.principal.key_id, set()).add(s)
 
     def remove(self, s: Subscriber) -> None:
         if s.close_code == CLOSE_TOO_SLOW:
             self.slow_drops += 1
         self.subscribers.pop(s.id, None)
+        key_id = s.principal.key_id
+        if key_id is not None and key_id in self.by_api_key:
+            self.by_api_key[key_id].discard(s)
+            if not self.by_api_key[key_id]:
+                del self.by_api_key[key_id]
         for key in s.subs:
             self._discard(key, s)
         s.subs.clear()
@@ -304,10 +315,9 @@ class Hub:
             if s.closing:
                 continue
             reason = s.outbox.overdue()
-            expires = s.principal.expires_at
             if reason is not None:
                 s.close(CLOSE_TOO_SLOW, f"too slow: {reason}", flush=False)
-            elif expires is not None and wall >= expires:
+            elif s.principal.expired(wall):
                 s.send(error_frame("token_expired", "the token expired: reconnect with a new one"))
                 s.close(CLOSE_UNAUTHORIZED, "token expired", flush=True)
             elif now - s.connected_at >= s.max_age_s:
@@ -317,12 +327,21 @@ class Hub:
                 s.send(beat)
 
     def close_key(self, key_id: str, code: str, message: str) -> int:
-        """A revoked API key: its open connections end now."""
+        """A revoked or deleted API key: its open connections end now."""
         n = 0
-        for s in list(self.subscribers.values()):
-            if s.principal.key_id == key_id and not s.closing:
+        for s in list(self.by_api_key.get(key_id, ())):
+            if not s.closing:
                 s.send(error_frame(code, message))
                 s.close(CLOSE_UNAUTHORIZED, message, flush=True)
+                n += 1
+        return n
+
+    def key_changed(self, key_id: str, principal: Principal) -> int:
+        """An API key's entitlements or limits were edited: its connections re-check."""
+        n = 0
+        for s in list(self.by_api_key.get(key_id, ())):
+            if not s.closing and s.on_principal is not None:
+                s.on_principal(principal)
                 n += 1
         return n
 

@@ -2,8 +2,11 @@
 
 Only HS256 is accepted: the header's `alg` is checked before anything else, so
 `none` and algorithm-confusion tokens are refused. `exp` is required (a
-shared-secret token without one would be valid forever), `nbf` and `aud` are
-honoured, with a small leeway for clock skew.
+shared-secret token without one would be valid forever), and so is `aud` when
+an audience is expected (a secret shared with other services must not let
+their tokens in); `nbf` is honoured. One leeway for clock skew (LEEWAY_S)
+applies wherever `exp` is judged: here at decode, and by the bridge's sweep
+on open connections (`expired`).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ def decode(
     check_times(claims, time.time() if now is None else now)
     if audience is not None:
         aud = claims.get("aud")
+        if aud is None:
+            raise TokenError("unauthorized", f"token has no audience (aud); expected {audience!r}")
         if not (aud == audience or (isinstance(aud, list) and audience in aud)):
             raise TokenError("unauthorized", "token audience mismatch")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
@@ -88,7 +93,12 @@ def check_times(claims: dict[str, Any], now: float) -> None:
     exp, nbf = claims.get("exp"), claims.get("nbf")
     if not isinstance(exp, int | float) or isinstance(exp, bool):
         raise TokenError("unauthorized", "token has no expiry (exp)")
-    if now > exp + LEEWAY_S:
+    if expired(exp, now):
         raise TokenError("token_expired", "the token expired")
     if isinstance(nbf, int | float) and now + LEEWAY_S < nbf:
         raise TokenError("unauthorized", "token not valid yet")
+
+
+def expired(exp: float, now: float) -> bool:
+    """Past `exp` by more than the leeway: the one rule for decode and for open connections."""
+    return now > exp + LEEWAY_S

@@ -5,6 +5,14 @@ event loop with `call_soon_threadsafe`, the only safe crossing. The callback
 never raises: an exception escaping it ends the client's consumer thread
 without a word (the known silent death of `on_snapshot`), and the watchdog
 would have to notice. Health is what the watchdog and /readyz read.
+
+The first batch of each watch is the whole collection (or the whole range,
+for a listener with `since`); a listener with `on_sync` hands that batch to it
+instead of `on_batch`, so a consumer that keeps a copy (the API-key ring) can
+drop what was deleted while no watch was running. A listener over a range
+(`since`, recomputed at each start) is restarted by the watchdog once it is
+`max_age_s` old, so the range moves forward and the watch never accumulates
+every document written since the instance started.
 """
 
 from __future__ import annotations
@@ -15,11 +23,11 @@ from collections.abc import Callable
 from typing import Any
 
 from tickcast import log
-from tickcast.bridge.source import Source, Watch
+from tickcast.bridge.source import Change, Since, Source, Watch
 
 _log = log.get("bridge.listener")
 
-Batch = list[tuple[str, dict[str, Any]]]
+Batch = list[Change]
 
 
 class CollectionListener:
@@ -31,14 +39,20 @@ class CollectionListener:
         loop: asyncio.AbstractEventLoop,
         *,
         restart_when_silent: bool = False,
+        on_sync: Callable[[Batch], None] | None = None,
+        since: Callable[[], Since] | None = None,
+        max_age_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self.collection = collection
         self._on_batch = on_batch
+        self._on_sync = on_sync
+        self._since = since
         self._loop = loop
         self._clock = clock
         self.restart_when_silent = restart_when_silent
+        self.max_age_s = max_age_s
         self.watch: Watch | None = None
         self.generation = 0  # bumped on each start: late callbacks of an old watch are dropped
         self.synced = False  # the first batch (every existing document) has arrived
@@ -54,15 +68,21 @@ class CollectionListener:
         generation = self.generation
         self.synced = False
         self.started_at = self.last_event = self._clock()
-        self.watch = self._source.listen(self.collection, lambda b: self._callback(generation, b))
+        since = self._since() if self._since is not None else None
+        self.watch = self._source.listen(
+            self.collection, lambda b: self._callback(generation, b), since
+        )
         _log.info("listening", extra={"collection": self.collection})
 
     def _callback(self, generation: int, batch: Batch) -> None:
         if generation != self.generation:
             return
         try:
-            if batch:
-                self._loop.call_soon_threadsafe(self._deliver, batch)
+            if not self.synced and self._on_sync is not None:
+                # Even an empty first batch: "no documents" is news to a copy being kept.
+                self._loop.call_soon_threadsafe(self._deliver, batch, self._on_sync)
+            elif batch:
+                self._loop.call_soon_threadsafe(self._deliver, batch, self._on_batch)
             self.changes += len(batch)
             self.last_event = self._clock()
             self.synced = True
@@ -70,9 +90,9 @@ class CollectionListener:
             self.errors += 1
             self.last_error = str(exc)
 
-    def _deliver(self, batch: Batch) -> None:
+    def _deliver(self, batch: Batch, handler: Callable[[Batch], None]) -> None:
         try:
-            self._on_batch(batch)
+            handler(batch)
         except Exception as exc:
             self.errors += 1
             self.last_error = str(exc)
@@ -103,6 +123,9 @@ class CollectionListener:
 
     def silent_for(self) -> float:
         return self._clock() - self.last_event
+
+    def age(self) -> float:
+        return self._clock() - self.started_at
 
     def health(self) -> dict[str, Any]:
         return {

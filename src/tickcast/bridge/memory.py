@@ -8,16 +8,26 @@ import queue
 import threading
 from typing import Any
 
-from tickcast.bridge.source import OnBatch
+from tickcast.bridge.source import Change, OnBatch, Since
 from tickcast.predict.store import SYMBOLS
 
 
 class MemoryWatch:
-    def __init__(self, owner: MemorySource, collection: str, on_batch: OnBatch) -> None:
+    def __init__(
+        self, owner: MemorySource, collection: str, on_batch: OnBatch, since: Since | None
+    ) -> None:
         self._owner = owner
         self.collection = collection
         self.on_batch = on_batch
+        self.since = since
         self._active = True
+
+    def wants(self, doc: dict[str, Any]) -> bool:
+        if self.since is None:
+            return True
+        field, bound = self.since
+        value = doc.get(field)
+        return value is not None and value >= bound
 
     @property
     def is_active(self) -> bool:
@@ -39,9 +49,8 @@ class MemorySource:
         self.history_docs: dict[str, dict[int, dict[str, Any]]] = {}
         self.watches: list[MemoryWatch] = []
         self.listens = 0  # how many change streams were ever opened
-        self._events: queue.Queue[tuple[MemoryWatch, list[tuple[str, dict[str, Any]]]] | None] = (
-            queue.Queue()
-        )
+        self.api_key_reads = 0
+        self._events: queue.Queue[tuple[MemoryWatch, list[Change]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._pump, name="memory-source", daemon=True)
         self._thread.start()
 
@@ -62,15 +71,26 @@ class MemorySource:
                 self.history_docs.setdefault(doc_id, {})[doc["seq"]] = doc
             watches = [w for w in self.watches if w.collection == collection and w.is_active]
         for w in watches:
-            self._events.put((w, [(doc_id, dict(doc))]))
+            if w.wants(doc):
+                self._events.put((w, [(doc_id, dict(doc))]))
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        with self._lock:
+            gone = self.docs.get(collection, {}).pop(doc_id, None)
+            watches = [w for w in self.watches if w.collection == collection and w.is_active]
+        for w in watches:
+            if gone is not None and w.wants(gone):
+                self._events.put((w, [(doc_id, None)]))
 
     # --- Source ---
-    def listen(self, collection: str, on_batch: OnBatch) -> MemoryWatch:
-        watch = MemoryWatch(self, collection, on_batch)
+    def listen(self, collection: str, on_batch: OnBatch, since: Since | None = None) -> MemoryWatch:
+        watch = MemoryWatch(self, collection, on_batch, since)
         with self._lock:
             self.watches.append(watch)
             self.listens += 1
-            existing = [(k, dict(v)) for k, v in self.docs.get(collection, {}).items()]
+            existing: list[Change] = [
+                (k, dict(v)) for k, v in self.docs.get(collection, {}).items() if watch.wants(v)
+            ]
         self._events.put((watch, existing))
         return watch
 
@@ -93,5 +113,6 @@ class MemorySource:
 
     def api_key(self, key_id: str) -> dict[str, Any] | None:
         with self._lock:
+            self.api_key_reads += 1
             doc = self.docs.get("api_keys", {}).get(key_id)
             return dict(doc) if doc else None

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tickcast.bridge.jwt_hs256 import expired
 from tickcast.config import Settings
 
 Kind = Literal["api_key", "jwt", "google", "local"]
@@ -61,6 +62,10 @@ class Principal:
     limits: Limits
     expires_at: float | None = None  # epoch seconds (JWT `exp`)
     key_id: str | None = None  # API keys: revocation closes this key's sockets
+
+    def expired(self, now: float) -> bool:
+        """Past `expires_at` by more than the leeway the token was decoded with."""
+        return self.expires_at is not None and expired(self.expires_at, now)
 
     def may_read(self, symbol: str) -> bool:
         return self.symbols is None or symbol in self.symbols

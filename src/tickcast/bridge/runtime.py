@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from tickcast.bridge import replay
 from tickcast.bridge.admission import Admission
 from tickcast.bridge.auth import Authenticator, KeyRing
 from tickcast.bridge.drain import Drainer
@@ -15,9 +17,18 @@ from tickcast.bridge.hub import Hub
 from tickcast.bridge.listener import CollectionListener
 from tickcast.bridge.metrics import Metrics
 from tickcast.bridge.principal import Principal, local
+from tickcast.bridge.replay import ReplayBudgets
 from tickcast.bridge.source import Source
 from tickcast.bridge.watchdog import Watchdog
 from tickcast.config import Settings
+
+# Settings-to-be (config.py is not the bridge's to change):
+# every KEY_RECHECK_S the api_keys documents of open connections are read again, so a
+# revocation closes sockets within that bound even when the api_keys listener is stuck.
+KEY_RECHECK_S = 30.0
+# Alerts are live-only: the alerts listener covers those created in the last
+# ALERTS_WINDOW_S and is restarted once per window to move it forward.
+ALERTS_WINDOW_S = 900.0
 
 
 @dataclass
@@ -31,6 +42,11 @@ class Bridge:
     metrics: Metrics
     drainer: Drainer
     local_principal: Principal
+    replays: ThreadPoolExecutor
+    lookups: ThreadPoolExecutor
+    replay: ReplayBudgets = field(default_factory=ReplayBudgets)
+    key_recheck_s: float = KEY_RECHECK_S
+    alerts_window_s: float = ALERTS_WINDOW_S
     listeners: list[CollectionListener] = field(default_factory=list)
     watchdog: Watchdog | None = None
     started: float = field(default_factory=time.time)
@@ -38,10 +54,15 @@ class Bridge:
 
     @classmethod
     def build(cls, cfg: Settings, source: Source) -> Bridge:
+        # Threads start on first use: building the bridge starts none.
+        replays = ThreadPoolExecutor(replay.REPLAY_WORKERS, thread_name_prefix="bridge-replay")
+        lookups = ThreadPoolExecutor(replay.LOOKUP_WORKERS, thread_name_prefix="bridge-lookup")
+
         async def read_history(
             symbol: str, after: int, until: int, limit: int
         ) -> list[dict[str, Any]]:
-            return await asyncio.to_thread(source.history, symbol, after, until, limit)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(lookups, source.history, symbol, after, until, limit)
 
         hub = Hub(read_history, heartbeat_s=cfg.ws_heartbeat_s)
         keys = KeyRing()
@@ -50,15 +71,21 @@ class Bridge:
             source=source,
             hub=hub,
             keys=keys,
-            auth=Authenticator(cfg, source, keys),
+            auth=Authenticator(cfg, source, keys, executor=lookups),
             admission=Admission(),
             metrics=Metrics(),
             drainer=Drainer(hub, cfg.ws_drain_s),
             local_principal=local(cfg),
+            replays=replays,
+            lookups=lookups,
         )
 
     def next_id(self) -> str:
         return f"c{next(self._ids)}"
+
+    def shutdown(self) -> None:
+        for pool in (self.replays, self.lookups):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def ready(self) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import WebSocket
 
 from tickcast import __version__, log
-from tickcast.bridge import history
+from tickcast.bridge import history, replay
 from tickcast.bridge.admission import TokenBucket
 from tickcast.bridge.auth import AuthError
 from tickcast.bridge.hub import Subscriber, bar_frame, prediction_frame
@@ -67,6 +67,9 @@ class Session:
         self.cfg = bridge.cfg
         self.ws = ws
         self._replays: dict[Key, asyncio.Task[None]] = {}
+        self._bucket = TokenBucket(1.0)  # the principal's message rate, once authenticated
+        self._replay_budget = bridge.replay.connection()
+        self._reads = asyncio.Semaphore(replay.READS_PER_CONNECTION)
 
     # --- connection lifecycle ---
     async def run(self) -> None:
@@ -98,6 +101,8 @@ class Session:
             Outbox(self.cfg.ws_queue_size, self.cfg.ws_max_lag_frames, self.cfg.ws_max_lag_s),
             max_age_s=self.cfg.ws_max_connection_s,
         )
+        self._bucket = TokenBucket(principal.limits.messages_per_second)
+        sub.on_principal = lambda fresh: self._apply(sub, fresh)
         b.hub.add(sub)
         b.metrics.connections.inc()
         # One line per accepted connection: a log-based metric counts them (Terraform).
@@ -195,7 +200,6 @@ class Session:
 
     # --- client messages ---
     async def _read(self, sub: Subscriber) -> None:
-        bucket = TokenBucket(sub.principal.limits.messages_per_second)
         refused_in_a_row = 0
         while True:
             message = await self.ws.receive()
@@ -203,6 +207,7 @@ class Session:
                 return
             if sub.closing:
                 continue  # closing: drain the socket, act on nothing
+            bucket = self._bucket  # re-authentication may replace its rate
             if not bucket.take():
                 refused_in_a_row += 1
                 self.b.metrics.frames.labels("rate_limited").inc()
@@ -288,10 +293,27 @@ class Session:
     ) -> None:
         symbol, cap = key[1], self.cfg.ws_replay_max
         cursor, sent = since, 0
+        budgets, loop = self.b.replay, asyncio.get_running_loop()
         try:
             while sent < cap:
-                page = min(history.MAX_LIMIT, cap - sent)
-                docs = await asyncio.to_thread(self.b.source.history, symbol, cursor, None, page)
+                want = min(history.MAX_LIMIT, cap - sent)
+                page = budgets.grant(self._replay_budget, sub.principal.id, want)
+                if page == 0:
+                    self.b.metrics.rejections.labels("replay_budget_exceeded").inc()
+                    sub.send(
+                        error_frame(
+                            "replay_budget_exceeded",
+                            f"replayed {sent} updates of {symbol} after {since}: the replay "
+                            f"budget ({budgets.limits.describe()}) is spent; live updates "
+                            f"follow, resume the rest later",
+                        )
+                    )
+                    return
+                async with self._reads:  # a connection's pages queue behind each other only
+                    docs = await loop.run_in_executor(
+                        self.b.replays, self.b.source.history, symbol, cursor, None, page
+                    )
+                budgets.give_back(self._replay_budget, sub.principal.id, page - len(docs))
                 for doc in docs:
                     await sub.wait_room()
                     if key not in sub.subs or sub.closing:
@@ -370,7 +392,8 @@ class Session:
         )
 
     async def _reauthenticate(self, sub: Subscriber, token: str) -> None:
-        """A fresh token for the same identity (e.g. before a JWT expires)."""
+        """A fresh token for the same identity (e.g. before a JWT expires). It replaces the
+        old one entirely: entitlements, limits and expiry (see `_apply`)."""
         try:
             fresh = await self.b.auth.authenticate(token)
         except AuthError as exc:
@@ -384,5 +407,38 @@ class Session:
                 )
             )
             return
-        sub.principal = fresh
         sub.send(frame("authenticated", **fresh.describe()))
+        self._apply(sub, fresh)
+
+    def _apply(self, sub: Subscriber, fresh: Principal) -> None:
+        """The connection's credential is now `fresh`: every subscription is re-checked
+        against its entitlements and subscription limit (dropped ones are announced with
+        `unsubscribed` and a reason), and the message rate is its rate from now on."""
+        sub.principal = fresh
+        self._bucket.resize(fresh.limits.messages_per_second)
+        gone = sorted(k for k in sub.subs if not fresh.may_read(k[1]))
+        self._drop(sub, gone, "forbidden", "no longer entitled to these symbols")
+        excess = self.b.admission.subscriptions[fresh.id] - fresh.limits.max_subscriptions
+        if excess > 0:
+            self._drop(
+                sub,
+                sorted(sub.subs)[-excess:],
+                "too_many_subscriptions",
+                f"at most {fresh.limits.max_subscriptions} subscriptions for this credential",
+            )
+
+    def _drop(self, sub: Subscriber, keys: list[Key], reason: str, message: str) -> None:
+        by_channel: dict[str, list[str]] = {}
+        for key in keys:
+            self.b.hub.unsubscribe(sub, key)
+            task = self._replays.pop(key, None)
+            if task is not None:
+                task.cancel()
+            by_channel.setdefault(key[0], []).append(key[1])
+        self.b.admission.unsubscribe(sub.principal, len(keys))
+        for channel, symbols in by_channel.items():
+            sub.send(
+                frame(
+                    "unsubscribed", channel=channel, symbols=symbols, reason=reason, message=message
+                )
+            )

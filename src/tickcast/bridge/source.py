@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from google.cloud.firestore_v1.base_query import FieldFilter
+
 from tickcast.bridge import history
 from tickcast.bridge.apikeys import COLLECTION as API_KEYS
 
-# Called on the store's own thread with (document id, data) for each added or modified document.
-OnChange = Callable[[str, dict[str, Any]], None]
-OnBatch = Callable[[list[tuple[str, dict[str, Any]]]], None]
+# (document id, data); data None: the document was deleted or left the listened range.
+Change = tuple[str, dict[str, Any] | None]
+OnBatch = Callable[[list[Change]], None]
+# Listen only to documents whose `field` >= `value` (e.g. recent alerts).
+Since = tuple[str, Any]
 
 
 class Watch(Protocol):
@@ -27,8 +31,9 @@ class Watch(Protocol):
 
 
 class Source(Protocol):
-    def listen(self, collection: str, on_batch: OnBatch) -> Watch:
-        """Start a change stream; the first batch holds every existing document."""
+    def listen(self, collection: str, on_batch: OnBatch, since: Since | None = None) -> Watch:
+        """Start a change stream, called on the store's own thread; the first batch holds
+        every existing document (of the range, with `since`)."""
         ...
 
     def history(
@@ -47,16 +52,21 @@ class FirestoreSource:
     def __init__(self, client: Callable[[], Any]) -> None:
         self._client = client  # lazy: no Firestore client before the first use
 
-    def listen(self, collection: str, on_batch: OnBatch) -> Watch:
+    def listen(self, collection: str, on_batch: OnBatch, since: Since | None = None) -> Watch:
         def callback(_docs: Any, changes: Any, _read_time: Any) -> None:
-            batch = [
-                (c.document.id, c.document.to_dict() or {})
+            batch: list[Change] = [
+                (
+                    c.document.id,
+                    None if c.type.name == "REMOVED" else (c.document.to_dict() or {}),
+                )
                 for c in changes
-                if c.type.name in ("ADDED", "MODIFIED")
             ]
             on_batch(batch)
 
-        watch: Watch = self._client().collection(collection).on_snapshot(callback)
+        ref = self._client().collection(collection)
+        if since is not None:
+            ref = ref.where(filter=FieldFilter(since[0], ">=", since[1]))
+        watch: Watch = ref.on_snapshot(callback)
         return watch
 
     def history(

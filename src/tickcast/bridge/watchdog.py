@@ -6,9 +6,12 @@ serving its last cached state forever. The watchdog checks every listener on
 a timer: an inactive watch is restarted; so is a listener silent for longer
 than TICKCAST_WS_LISTENER_SILENCE_S when it watches a collection that should
 keep changing (symbols/; a half-open stream looks exactly like a quiet market,
-and a restart costs one read per document). Restarting re-delivers every
-document; the hub drops what it already published and fills any hole from
-history, so clients see no duplicate and no gap.
+and a restart costs one read per document); and a listener over a moving range
+(recent alerts) once it is older than its `max_age_s`. Restarting re-delivers
+every document; the hub drops what it already published and fills any hole
+from history, so clients see no duplicate and no gap. The api_keys listener is
+watched like the others; since a quiet api_keys is normal, a stream that is
+half-open there is covered by the key recheck instead (see app.py).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Watchdog:
             and listener.silent_for() > self.silence_s
         ):
             return f"no change for {listener.silent_for():.0f} s"
+        if listener.max_age_s is not None and listener.age() > listener.max_age_s:
+            return f"moving its range forward after {listener.age():.0f} s"
         return None
 
     async def check(self) -> list[str]:

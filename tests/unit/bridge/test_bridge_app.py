@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tickcast.bridge import jwt_hs256
 from tickcast.bridge.app import create_app
+from tickcast.bridge.auth import DEFAULT_JWT_AUDIENCE
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
@@ -25,7 +26,8 @@ def settings(**env: str) -> Settings:
 
 
 def jwt(**claims: Any) -> str:
-    return jwt_hs256.encode({"sub": "ann", "exp": time.time() + 600, **claims}, SECRET.encode())
+    base = {"sub": "ann", "exp": time.time() + 600, "aud": DEFAULT_JWT_AUDIENCE, "symbols": ["*"]}
+    return jwt_hs256.encode({**base, **claims}, SECRET.encode())
 
 
 @pytest.fixture
@@ -73,7 +75,8 @@ def test_channels_unsubscribe_and_ping(source: MemorySource) -> None:
         assert "prediction" not in snap["data"] and snap["data"]["bar"]["c"] > 0
         ws.send_json({"type": "subscribe", "channel": "alerts", "symbol": "AAPL"})
         assert ws.receive_json()["type"] == "subscribed"
-        source.put("alerts", "AAPL-2000-high_confidence", {"symbol": "AAPL", "seq": 2000})
+        alert = {"symbol": "AAPL", "seq": 2000, "created_at": int(time.time() * 1000)}
+        source.put("alerts", "AAPL-2000-high_confidence", alert)
         alert = ws.receive_json()
         assert (alert["type"], alert["id"]) == ("alert", "AAPL-2000-high_confidence")
         ws.send_json({"type": "unsubscribe", "channel": "bars", "symbol": "AAPL"})

@@ -173,9 +173,15 @@ def test_api_keys_are_stored_as_hashes_and_match_only_their_token() -> None:
 
 def test_the_keyring_reports_each_revocation_once() -> None:
     ring = KeyRing()
-    assert ring.on_batch([("a" * 12, {"hash": "h", "revoked": False})]) == []
-    assert ring.on_batch([("a" * 12, {"hash": "h", "revoked": True})]) == ["a" * 12]
-    assert ring.on_batch([("a" * 12, {"hash": "h", "revoked": True})]) == []
+
+    def closed(batch: list[Any]) -> list[str]:
+        return [key_id for key_id, _code, _msg in ring.on_batch(batch).closed]
+
+    assert closed([("a" * 12, {"hash": "h", "revoked": False})]) == []
+    assert closed([("a" * 12, {"hash": "h", "revoked": True})]) == ["a" * 12]
+    assert closed([("a" * 12, {"hash": "h", "revoked": True})]) == []
+    assert closed([("a" * 12, {"hash": "h", "revoked": False})]) == []  # stays revoked
+    assert ring.records["a" * 12].revoked
 
 
 def test_the_authenticator_routes_each_kind_of_token(google: GoogleKeys) -> None:

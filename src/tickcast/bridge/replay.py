@@ -1,0 +1,91 @@
+"""Budgets for history replays (`since` on subscribe, REST history pages).
+
+A replay reads Firestore (one read per document) and fills the client's
+queue, so a client could use `since` as a cheap way to make the bridge read
+the whole history over and over. Each replayed document therefore spends one
+token from two buckets: the connection's, and its credential's (shared by all
+of that credential's connections and REST reads on this instance). Buckets
+refill at a steady rate, so an honest client that reconnects and resumes is
+never refused, while a client that asks for deep history again and again
+gets `replay_budget_exceeded` (WebSocket: live updates follow) or HTTP 429.
+
+Replays read on their own small thread pool (REPLAY_WORKERS), and at most
+READS_PER_CONNECTION pages of one connection are in flight: hole filling and
+credential lookups run on another pool and never queue behind replays.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tickcast.bridge.admission import TokenBucket
+
+# Settings-to-be (config.py is not the bridge's to change; see docs/PROTOCOL.md §7):
+CONNECTION_BURST = 20_000  # documents one connection may replay at once
+CONNECTION_RATE = 200.0  # ... refilled per second
+CREDENTIAL_BURST = 100_000  # documents one credential may replay at once, on one instance
+CREDENTIAL_RATE = 1_000.0  # ... refilled per second
+REPLAY_WORKERS = 4  # threads reading history for replays and REST history pages
+LOOKUP_WORKERS = 4  # threads for hole filling, API-key reads and Google certificates
+READS_PER_CONNECTION = 2  # history pages of one connection in flight at once
+
+
+@dataclass(frozen=True)
+class ReplayLimits:
+    connection_burst: int = CONNECTION_BURST
+    connection_rate: float = CONNECTION_RATE
+    credential_burst: int = CREDENTIAL_BURST
+    credential_rate: float = CREDENTIAL_RATE
+
+    def describe(self) -> str:
+        return (
+            f"{self.connection_burst} per connection (+{self.connection_rate:g}/s), "
+            f"{self.credential_burst} per credential (+{self.credential_rate:g}/s)"
+        )
+
+
+class ReplayBudgets:
+    def __init__(
+        self, limits: ReplayLimits | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits or ReplayLimits()
+        self._clock = clock
+        self._credentials: dict[str, TokenBucket] = {}
+        self.refused = 0  # replays or REST pages cut short by a budget
+
+    def connection(self) -> TokenBucket:
+        lim = self.limits
+        return TokenBucket(lim.connection_rate, self._clock, lim.connection_burst)
+
+    def _credential(self, principal_id: str) -> TokenBucket:
+        bucket = self._credentials.get(principal_id)
+        if bucket is None:
+            lim = self.limits
+            bucket = TokenBucket(lim.credential_rate, self._clock, lim.credential_burst)
+            self._credentials[principal_id] = bucket
+        return bucket
+
+    def grant(self, connection: TokenBucket | None, principal_id: str, n: int) -> int:
+        """How many of `n` documents may be read now (both budgets spent by that many)."""
+        own = connection.take_up_to(n) if connection is not None else n
+        got = self._credential(principal_id).take_up_to(own)
+        if connection is not None and own > got:
+            connection.give_back(own - got)
+        if got < n:
+            self.refused += 1
+        return got
+
+    def give_back(self, connection: TokenBucket | None, principal_id: str, n: int) -> None:
+        """Documents granted but not there to read (the end of the history)."""
+        if n > 0:
+            if connection is not None:
+                connection.give_back(n)
+            self._credential(principal_id).give_back(n)
+
+    def prune(self) -> None:
+        """A full bucket is the same as none: forget it (memory stays bounded by active
+        credentials)."""
+        for pid in [p for p, b in self._credentials.items() if b.full]:
+            del self._credentials[pid]
