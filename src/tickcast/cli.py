@@ -43,8 +43,11 @@ def _tail(args: argparse.Namespace) -> int:
 
     from tickcast import tail
     from tickcast.bridge.reconnect import follow
-    from tickcast.schema import SYMBOL_RE
+    from tickcast.schema import SYMBOL_RE, normalise_symbol
 
+    # The symbols as ingest names them (schema.normalise_symbol): `tail btc/usd` and
+    # `tail X:BTCUSD` follow BTC-USD, as the feeds publish it.
+    args.symbols = [normalise_symbol(s) for s in args.symbols]
     bad = [s for s in args.symbols if not SYMBOL_RE.fullmatch(s)]
     if bad:
         raise TickcastError(f"invalid symbol(s): {', '.join(bad)}")

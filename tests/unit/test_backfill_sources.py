@@ -202,3 +202,107 @@ def test_unreachable_redis_is_a_one_line_error(
     assert cli.main(["backfill", str(f), "--symbol", "X"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tickcast: redis (redis://127.0.0.1:1/0):") and "\n" not in err
+
+
+# --- symbols, flags, refs (issue #13) -------------------------------------------------------
+
+
+def test_crypto_minute_aggregates_use_the_stream_symbol(s3: Any) -> None:
+    """Polygon's global_crypto flat files name pairs like the REST API, X:BTCUSD
+    (https://polygon.io/flat-files, https://polygon.io/docs/crypto/get_v2_aggs_ticker__cryptoticker__range__multiplier___timespan___from___to);
+    they fold into BTC-USD, the symbol the live streams publish, and a --symbols filter in
+    any spelling finds them."""
+    put(
+        s3,
+        "global_crypto/minute_aggs_v1/2024/03/2024-03-07.csv.gz",
+        AGGS_HEADER
+        + f"X:BTCUSD,1.5,66000,66100,66200,65900,{T0},42\n"
+        + f"X:ETHUSD,10,3800,3810,3820,3790,{T0},7\n",
+    )
+    rows, rejected = read_all(s3, "s3://flatfiles/global_crypto/minute_aggs_v1/")
+    assert [(s, t.bar_s, t.price, t.size) for s, t in rows] == [
+        ("BTC-USD", 60, 66100.0, 1.5),
+        ("ETH-USD", 60, 3810.0, 10.0),
+    ]
+    assert not rejected
+    for spelling in ("BTC/USD", "X:BTCUSD", "btc-usd"):
+        only, _ = read_all(s3, "s3://flatfiles/global_crypto/", frozenset({spelling.upper()}))
+        assert [s for s, _ in only] == ["BTC-USD"]
+
+
+def test_flat_file_trades_carry_flags_seq_and_ref(s3: Any) -> None:
+    """Trades rows have the REST trades fields
+    (https://polygon.io/docs/stocks/get_v3_trades__stockticker): conditions give the flags
+    (https://polygon.io/docs/stocks/get_v3_reference_conditions: 37 odd lot = volume only;
+    15/16 official close/open update nothing, so they are counted, not folded),
+    sequence_number the seq, exchange/id/trf_id the ref a live cancel would name."""
+    body = TRADES_HEADER + (
+        f'AAPL,"14,41",0,4,10,{T0},10.0,100,{T0 + 1},100,3,,\n'
+        f"AAPL,37,0,4,11,{T0},10.1,101,{T0 + 2},5,3,202,{T0}\n"
+        f"AAPL,15,0,12,12,{T0},10.2,102,{T0 + 3},0,3,,\n"
+        f"AAPL,,0,4,13,{T0},10.3,103,{T0 + 4},7,3,,\n"
+    )
+    put(s3, "us_stocks_sip/trades_v1/2024/03/2024-03-07.csv.gz", body)
+    rows, rejected = read_all(s3, "s3://flatfiles/us_stocks_sip/trades_v1")
+    assert [(t.seq, t.flags, t.ref, t.conditions) for _, t in rows] == [
+        (100, 7, "polygon:AAPL:4:10", ("14", "41")),
+        (101, 4, "polygon:AAPL:4:11:202", ("37",)),
+        (103, None, "polygon:AAPL:4:13", ()),
+    ]
+    assert rows[1][1].id == f"polygon:t:AAPL:4:11:202@{T0 + 2}"
+    assert rejected == {"ineligible_condition": 1}
+
+
+def test_ndjson_drops_trades_that_update_nothing(tmp_path: Path) -> None:
+    """As ingest's filter does: a trade whose conditions update no part of a bar (Alpaca
+    `M`, https://docs.alpaca.markets/docs/market-data-faq#how-are-bars-aggregated) is
+    counted, not folded; its cancel or correction is not a trade and passes through."""
+    t = {"T": "t", "S": "BTC/USD", "i": 1, "x": "P", "p": 10.5, "s": 3, "t": "2020-01-02T15:00:00Z"}
+    official = t | {"S": "SPY", "i": 2, "c": [" ", "M"], "z": "A"}
+    fix = {"T": "c", "S": "SPY", "x": "P", "oi": 2, "cp": 10.4, "cs": 3, "cc": [" ", "M"]}
+    fix |= {"z": "A", "t": "2020-01-02T15:00:01Z"}
+    f = tmp_path / "feed.ndjson"
+    f.write_bytes(orjson.dumps([t, official, fix]) + b"\n")
+    rejected: Counter[str] = Counter()
+    rows = list(read_ndjson(f, None, rejected))
+    assert [(s, tk.kind) for s, tk in rows] == [("BTC-USD", "trade"), ("SPY", "correct")]
+    assert rejected == {"ineligible_condition": 1}
+
+
+def test_csv_symbols_are_normalised(tmp_path: Path) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text("t,ticker,open,high,low,close,volume\n1709821800,X:BTCUSD,1,1,1,1,1\n")
+    assert [s for s, _ in read_csv(f, None, None, Counter())] == ["BTC-USD"]
+    f.write_text("t,open,high,low,close,volume\n1709821800,1,1,1,1,1\n")
+    assert [s for s, _ in read_csv(f, "eur/usd", None, Counter())] == ["EUR-USD"]
+
+
+def test_warmer_names_symbols_as_ingest_does() -> None:
+    from tickcast.backfill.warm import Warmer
+    from tickcast.config import Settings
+    from tickcast.schema import Tick
+
+    w = Warmer(Settings.from_env({}))
+    bar = Tick(ts=T0, price=1.0, size=1.0, kind="bar", open=1.0, high=1.0, low=1.0, bar_s=60)
+    w.add("X:BTCUSD", bar)
+    w.add("btc/usd", bar.model_copy(update={"ts": T0 + 60 * S}))
+    w.add("not a symbol", bar)
+    assert list(w.finish()) == ["BTC-USD"]
+    assert w.summary["BTC-USD"].ticks == 2
+    assert w.rejected == {"invalid_symbol": 1}
+
+
+def test_tail_follows_the_normalised_symbols(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tickcast tail` checks and follows symbols as ingest publishes them."""
+    from tickcast import cli
+    from tickcast.bridge import reconnect
+
+    seen: list[list[str]] = []
+
+    async def follow(url: str, symbols: list[str], *a: Any, **k: Any) -> None:
+        seen.append(list(symbols))
+
+    monkeypatch.setattr(reconnect, "follow", follow)
+    assert cli.main(["tail", "btc/usd", "X:ETHUSD", "aapl"]) == 0
+    assert seen == [["BTC-USD", "ETH-USD", "AAPL"]]
+    assert cli.main(["tail", "not a symbol"]) == 2

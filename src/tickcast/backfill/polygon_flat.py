@@ -1,18 +1,30 @@
 """Polygon.io flat files in S3 -> (symbol, Tick), oldest file first.
 
-Polygon publishes one gzipped CSV per day and dataset, e.g.
-`s3://flatfiles/us_stocks_sip/minute_aggs_v1/2024/03/2024-03-07.csv.gz`
+Polygon publishes one gzipped CSV per day and dataset
+(https://polygon.io/flat-files), e.g.
+`s3://flatfiles/us_stocks_sip/minute_aggs_v1/2024/03/2024-03-07.csv.gz` or
+`s3://flatfiles/global_crypto/minute_aggs_v1/2024/03/2024-03-07.csv.gz`
 (endpoint https://files.polygon.io, your Polygon S3 keys as the usual AWS
 credentials). The dataset is told from the header:
 
-- aggregates (minute_aggs_v1, day_aggs_v1):
+- aggregates (minute_aggs_v1, day_aggs_v1, for stocks, crypto and forex):
   ticker,volume,open,close,high,low,window_start,transactions
   (window_start in epoch ns; the bar length is 60 s, or a day for day_aggs);
 - trades (trades_v1):
   ticker,conditions,correction,exchange,id,participant_timestamp,price,
   sequence_number,sip_timestamp,size,tape,trf_id,trf_timestamp
-  (event time = sip_timestamp; corrected trades, `correction` != 0, are skipped
-  as ingest skips live corrections).
+  (event time = sip_timestamp), the fields of the REST trades endpoint
+  (https://polygon.io/docs/stocks/get_v3_trades__stockticker).
+
+Tickers go through schema.normalise_symbol, as live ticks do: crypto `X:BTCUSD`
+and forex `C:EURUSD` fold into BTC-USD and EUR-USD, the symbols the streams
+publish. Trades get the live trades' `flags` (Polygon's condition rules,
+ingest/formats/conditions.py), `seq` (sequence_number) and `ref`. Two kinds of
+trade rows are counted and not folded in: a trade whose conditions let it
+update nothing (`ineligible_condition`, as ingest drops it), and a trade with a
+non-zero `correction`: Polygon keeps trades that were later canceled in its data
+and flags them there (https://massive.com/knowledge-base/categories/trades),
+and history is final, so such a trade did not stand (`correction_not_applied`).
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tickcast.backfill.sources import BackfillError, RowError, bar_tick, make_tick
-from tickcast.schema import Tick
+from tickcast.ingest.formats.conditions import polygon_stock_flags
+from tickcast.ingest.formats.polygon import trade_key
+from tickcast.schema import Tick, normalise_symbol
 
 AGGS = ("ticker", "volume", "open", "close", "high", "low", "window_start")
 TRADES = ("ticker", "id", "price", "sip_timestamp", "size")
@@ -90,6 +104,8 @@ def read_day(
     reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
     head = set(reader.fieldnames or ())
     where = f"s3://{bucket}/{key}"
+    if symbols is not None:  # the caller's spelling (btc/usd, X:BTCUSD) meets the files'
+        symbols = frozenset(normalise_symbol(s) for s in symbols)
     if head.issuperset(AGGS):
         bar_s = 86_400 if "day_aggs" in key else 60
         rows = _aggs(reader, bar_s, symbols, rejected)
@@ -109,7 +125,7 @@ def _aggs(
     reader: csv.DictReader[str], bar_s: int, symbols: frozenset[str] | None, rejected: Counter[str]
 ) -> Iterator[tuple[str, Tick]]:
     for r in reader:
-        sym = r["ticker"]
+        sym = normalise_symbol(r["ticker"])
         if symbols is not None and sym not in symbols:
             continue
         try:
@@ -132,17 +148,30 @@ def _aggs(
             rejected[exc.reason] += 1
 
 
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.strip() else None
+
+
 def _trades(
     reader: csv.DictReader[str], symbols: frozenset[str] | None, rejected: Counter[str]
 ) -> Iterator[tuple[str, Tick]]:
     for r in reader:
-        sym = r["ticker"]
+        sym = normalise_symbol(r["ticker"])
         if symbols is not None and sym not in symbols:
             continue
         if (r.get("correction") or "0") != "0":
             rejected["correction_not_applied"] += 1
             continue
+        # "12,37": the condition ids, quoted by the CSV when there are several.
+        codes = [int(c) for c in (r.get("conditions") or "").split(",") if c.strip()]
+        flags = polygon_stock_flags(codes)
+        if flags == 0:
+            rejected["ineligible_condition"] += 1
+            continue
         ts = int(r["sip_timestamp"])
+        exchange = _int(r.get("exchange"))
+        trf = _int(r.get("trf_id"))
+        tail = f":{trf}" if trf is not None else ""
         try:
             yield (
                 sym,
@@ -151,8 +180,12 @@ def _trades(
                     price=float(r["price"]),
                     size=float(r["size"]),
                     source="polygon",
-                    id=f"polygon:t:{sym}:{r['id']}@{ts}",
-                    exchange=r.get("exchange") or None,
+                    id=f"polygon:t:{sym}:{exchange}:{r['id']}{tail}@{ts}",
+                    conditions=tuple(map(str, codes)),
+                    exchange=None if exchange is None else str(exchange),
+                    seq=_int(r.get("sequence_number")),
+                    flags=flags,
+                    ref=trade_key(sym, exchange, r["id"] or None, trf),
                 ),
             )
         except RowError as exc:

@@ -5,8 +5,11 @@
   seconds/ms/µs/ns told apart by magnitude) and optionally `symbol`/`ticker`.
   The bar length is the smallest gap between rows unless given.
 - NDJSON of raw vendor messages (Alpaca, Polygon, Yahoo, tickcast), one per
-  line, normalised by ingest's own parsers; elements it would reject are
-  counted by reason, not folded in.
+  line, normalised by ingest's own parsers; elements it would reject, and
+  trades whose conditions let them update nothing (`ineligible_condition`, as
+  ingest's filter drops them), are counted by reason, not folded in.
+
+Symbols go through schema.normalise_symbol, as ingest's do.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tickcast.csvbars import ohlcv_columns
 from tickcast.errors import PermanentError, TickcastError
 from tickcast.ingest import formats
 from tickcast.ingest.formats._common import bar_seconds
-from tickcast.schema import Tick
+from tickcast.schema import Tick, normalise_symbol
 
 NS = 1_000_000_000
 TIME_COLUMNS = ("timestamp", "time", "date", "t", "window_start")
@@ -122,7 +125,7 @@ def read_csv(
         sym_col = next((cols[c] for c in SYMBOL_COLUMNS if c in cols), None)
         rows: list[tuple[str, int, tuple[float, ...]]] = []
         for n, rec in enumerate(reader, start=2):
-            sym = ((rec.get(sym_col) if sym_col else None) or symbol or "").strip().upper()
+            sym = normalise_symbol((rec.get(sym_col) if sym_col else None) or symbol or "")
             if not sym:
                 raise BackfillError(f"{path}:{n}: no symbol column; pass --symbol")
             try:
@@ -158,4 +161,8 @@ def read_ndjson(
                 raise BackfillError(f"{path}:{n}: {exc}") from None
             for r in parsed.rejected:
                 rejected[r.reason] += 1
-            yield from parsed.ticks
+            for sym, tick in parsed.ticks:
+                if tick.flags == 0 and tick.kind == "trade":
+                    rejected["ineligible_condition"] += 1
+                else:
+                    yield sym, tick

@@ -12,7 +12,7 @@ from tickcast.config import Settings
 from tickcast.features.bars import NS_PER_MS
 from tickcast.features.stage import Record
 from tickcast.features.store import StateStore, state_key
-from tickcast.schema import SYMBOL_RE, Bar, Tick
+from tickcast.schema import SYMBOL_RE, Bar, Tick, normalise_symbol
 
 CHUNK = 4096  # ticks folded at a time: memory stays bounded on a day of trades
 
@@ -39,7 +39,7 @@ class Warmer:
         self._pending: dict[str, list[Tick]] = {}
 
     def add(self, symbol: str, tick: Tick) -> None:
-        symbol = symbol.upper().replace("/", "-")
+        symbol = normalise_symbol(symbol)  # as ingest names it: X:BTCUSD -> BTC-USD
         if not SYMBOL_RE.fullmatch(symbol):
             self.rejected["invalid_symbol"] += 1
             return
