@@ -85,6 +85,11 @@ class Settings(BaseModel):
         "",
         "Trading-session window, e.g. `09:30-16:00 America/New_York mon-fri` (empty: off).",
     )
+    vwap_anchor: str = _env(
+        "TICKCAST_VWAP_ANCHOR",
+        "auto",
+        "Where the session VWAP starts over, in the session's own time zone: `HH:MM Zone/Name [days]` for every symbol, e.g. `09:30 America/New_York mon-fri`; `bar`: each bar is a session (daily bars, day-per-bar replays). `auto`: the start of `TICKCAST_SESSION` if set, else by symbol: crypto pairs (`BTC-USD`, `ETH-USDT`) `00:00 UTC`, fiat pairs (`EUR-USD`) `17:00 America/New_York sun-thu`, anything else `09:30 America/New_York mon-fri` (features/vector.py).",
+    )
     publish_latency_ms: Annotated[float, Field(gt=0, le=100)] = _env(
         "TICKCAST_PUBLISH_LATENCY_MS",
         1.0,
@@ -265,6 +270,16 @@ class Settings(BaseModel):
         if not v or not all(c.isalnum() or c in "-_." for c in v):
             raise ValueError("must be letters, digits, '-', '_' or '.'")
         return v
+
+    @field_validator("vwap_anchor")
+    @classmethod
+    def _anchor_parses(cls, v: str) -> str:
+        if v.strip().lower() == "auto":
+            return "auto"
+        # Imported here: the parser (zoneinfo) is needed only when an anchor is set.
+        from tickcast.features.vector import SessionAnchor
+
+        return SessionAnchor.parse(v).spec
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -15,7 +15,8 @@ API
 ``SMA(period)``, ``EMA(period)``, ``RSI(period=14)``, ``MACD(fast=12,
 slow=26, signal=9)``, ``BollingerBands(period=20, k=2.0)``: ``update(value)``.
 ``ATR(period=14)``: ``update(high, low, close)``. ``VWAP()``:
-``update(price, volume)`` and ``reset()`` for a new session. ``LogReturn()``,
+``update(price, volume)`` and ``reset()`` for a new session (the caller finds
+session starts: ``tickcast.features.vector``). ``LogReturn()``,
 ``RealizedVolatility(period)``: ``update(price)``. ``ZScore(period)``:
 ``update(value)``.
 

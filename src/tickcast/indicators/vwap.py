@@ -1,10 +1,14 @@
 """Session volume-weighted average price.
 
 Session semantics: the VWAP covers every ``update`` since construction or the
-last ``reset()``. The indicator never looks at clocks, which keeps it pure: the
-caller decides where a session starts (for US equities the bar builder resets
-at the regular-session open, 09:30 America/New_York; for 24-hour markets at
-00:00 UTC) and calls ``reset()`` before the session's first trade.
+last ``reset()``. The indicator never looks at clocks or time zones, which keeps
+it pure: the caller decides where a session starts and calls ``reset()`` before
+the session's first trade. The feature vector (``tickcast.features.vector``)
+resets it at the session's start in the session's own time zone
+(``TICKCAST_VWAP_ANCHOR``: by default 09:30 America/New_York for US equities,
+00:00 UTC for crypto, 17:00 America/New_York for FX), and reports it only once it
+covers a session from its start: ``ready`` here means only that volume has traded
+since ``reset()``.
 
 ``update(price, volume)`` takes a trade (or a bar's representative price and
 its volume). It returns ``None`` while the session's total volume is still 0
