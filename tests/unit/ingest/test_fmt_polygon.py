@@ -217,6 +217,11 @@ def test_rest_trades_page_keeps_good_rows(wide: Parse, vendor: Vendor) -> None:
     assert [t.seq for _, t in out.ticks] == [1064]
     [rej] = out.rejected
     assert rej.reason == "invalid_price"
+    page["results"][0]["price"] = 171.55
+    del page["results"][0]["sip_timestamp"]  # a first row without its time: still a trades page
+    out = wide(orjson.dumps(page))
+    assert [t.seq for _, t in out.ticks] == [1064]
+    assert [r.reason for r in out.rejected] == ["invalid_message"]
 
 
 # --- crypto and forex ---------------------------------------------------------------------------

@@ -288,9 +288,10 @@ _EVENTS: Final = frozenset(
 
 
 def _trades_page(results: object) -> bool:
-    """A v3 trades page: its rows have a SIP time (aggregates have `t`)."""
+    """A v3 trades page: its rows have `price` and `sip_timestamp` (aggregate rows have
+    o/h/l/c and `t`). A few rows are looked at, so one bad first row still finds it."""
     return isinstance(results, list) and any(
-        isinstance(r, dict) and "sip_timestamp" in r for r in results[:1]
+        isinstance(r, dict) and ("sip_timestamp" in r or "price" in r) for r in results[:8]
     )
 
 
