@@ -23,6 +23,7 @@ import orjson
 
 from tickcast.csvbars import ohlcv_columns
 from tickcast.errors import TickcastError
+from tickcast.schema import normalise_symbol
 
 NS = 1_000_000_000
 
@@ -95,7 +96,7 @@ def read_csv(path: Path, symbol: str | None) -> list[Series]:
                 )
             except (TypeError, ValueError) as exc:
                 raise ReplayError(f"{path}:{n}: {exc}") from None
-            by_symbol.setdefault(sym.upper(), []).append(row)
+            by_symbol.setdefault(normalise_symbol(sym), []).append(row)
     return [Series(s, rows) for s, rows in by_symbol.items()]
 
 

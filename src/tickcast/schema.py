@@ -35,6 +35,8 @@ def normalise_symbol(raw: str) -> str:
     The result is not validated here: callers check it against SYMBOL_RE."""
     s = raw.strip().upper()
     prefix, colon, pair = s.partition(":")
+    if colon and prefix in ("X", "C") and ("-" in pair or "/" in pair):
+        return pair.replace("/", "-")  # X:BTC-USD, as Polygon's crypto flat files write it
     if colon and prefix in ("X", "C") and pair.isalnum():
         if prefix == "C" and len(pair) == 6:
             return f"{pair[:3]}-{pair[3:]}"

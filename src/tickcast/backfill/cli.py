@@ -16,7 +16,7 @@ from tickcast.backfill.sources import BackfillError
 from tickcast.backfill.warm import Warmed, Warmer, commit, existing
 from tickcast.cliargs import positive_int
 from tickcast.config import Settings
-from tickcast.schema import Tick
+from tickcast.schema import Tick, normalise_symbol
 
 
 def _day(text: str) -> str:
@@ -96,7 +96,7 @@ def _ticks(
             else sources.read_ndjson(path, args.vendor, rejected)
         )
         for sym, tick in rows:
-            if keep is None or sym.upper() in keep:
+            if keep is None or normalise_symbol(sym) in keep:
                 yield sym, tick
 
 
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     s = Settings.from_env(os.environ)
     keep = (
-        frozenset(x.strip().upper() for x in args.symbols.split(",") if x.strip())
+        frozenset(normalise_symbol(x) for x in args.symbols.split(",") if x.strip())
         if args.symbols
         else None
     )
