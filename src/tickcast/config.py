@@ -56,7 +56,9 @@ class Settings(BaseModel):
         "Retention of a symbol's feature state in Redis after its last update.",
     )
     dedupe_ttl_s: Annotated[int, Field(gt=0)] = _env(
-        "TICKCAST_DEDUPE_TTL_S", 86_400, "How long ingest remembers a tick id to drop resends."
+        "TICKCAST_DEDUPE_TTL_S",
+        900,
+        "How long ingest remembers a trade or bar id to drop resends: vendor resends and Pub/Sub retries come within minutes (ingest/dedupe.py); memory grows with it.",
     )
     max_past_s: Annotated[int, Field(gt=0)] = _env(
         "TICKCAST_MAX_PAST_S", 86_400, "Ticks older than this (relative to now) are rejected."

@@ -1,8 +1,8 @@
-"""Idempotency keys in Redis: a tick counts once, however often it is sent.
+"""Idempotency claims in Redis: a tick counts once, however often it is sent.
 
-- Each tick id is claimed with SET NX by the Pub/Sub message that carried it.
-  A different message carrying the same tick id (a vendor resend) finds
-  someone else's claim and the tick is dropped.
+- Each trade, bar, cancel or correction is claimed by the Pub/Sub message that
+  carried it. A different message carrying the same tick (a vendor resend)
+  finds someone else's claim and the tick is dropped.
 - A redelivery of the same message finds its own claims and publishes again,
   because its earlier attempt may have failed after claiming. Once a message
   has been published, a `done` mark makes any later redelivery a no-op, so the
@@ -10,78 +10,173 @@
 - If the mark itself is lost (Redis restarted between publish and mark), a
   redelivery republishes the same batch with the same deterministic batch id,
   which features drops: counted once either way.
-- The same script records, per symbol, the newest event time of the trades and
-  bars it claimed ("in flight" until features has seen them), so features' clock
-  never closes a bar that ticks still queued in Pub/Sub belong to.
+- A tick id repeated inside one message is published once (the first copy).
+- Quotes are never claimed: no stage builds bars from them (features ignores
+  them; the bridge keeps only the latest per symbol), so a resent quote costs
+  nothing downstream, and they are most of a feed's ticks. They are still
+  published, and a redelivery after `done` still publishes nothing.
+- The in-flight record: per symbol, the newest event time of the trades and bars
+  claimed ("in flight" until features has seen them), so features' clock never
+  closes a bar that ticks still queued in Pub/Sub belong to.
+
+Memory is bounded by the claim window, not by the tick rate times a day. Claims
+live in one small hash per (symbol, event-time second),
+`tickcast:seen:{SYM}:<second>`, field = an 8-byte digest of the tick id, value =
+an 8-byte digest of the claiming message id, expiring `TICKCAST_DEDUPE_TTL_S`
+after its last claim. The symbol in the key namespaces every id (tickcast's own
+format lets a publisher number ticks per symbol: AAPL `1` and MSFT `1` are two
+ticks). Up to 128 claims a hash stays a listpack, about 20 bytes a claim plus
+one key per (symbol, second); docs/PERFORMANCE.md has the measured figures
+(`python -m tickcast.bench.dedupe`). A digest collision needs two ticks of one
+symbol in one second whose 64-bit digests agree: about n²/2⁶⁵ for n ticks in
+that second, never in practice.
+
+Why a 15-minute window (the default) is enough: neither Alpaca's nor Polygon's
+WebSocket stream replays history on reconnect, so duplicates come from (a) a feed
+connector re-fetching the gap over REST after a reconnect (ticks of the last
+seconds to minutes, sent right away), (b) redundant connectors on the same
+stream (duplicates milliseconds apart), (c) a publisher retrying a publish whose
+answer was lost (the Pub/Sub client retries for at most 600 s by default), and
+(d) Pub/Sub redelivering the same message within its ack deadline and backoff
+(at most 600 s each; covered by the same window for `done` marks). A resend later
+than that belongs to a bar that has closed, and features drops it as late; only a
+features backlog older than the window, or bars longer than it
+(`TICKCAST_BAR_SECONDS`), would let it count twice: raise the window then.
+
+Redis Cluster: each claim script declares only one symbol's claim hashes (one
+hash tag, one slot); the `done` mark and the in-flight hash are single keys
+handled by their own commands in the same non-transactional pipeline, one
+round trip on a single Redis. Everything in that pipeline is idempotent for the
+same message, so running it again on a redelivery after `done` changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
+from tickcast import keys as K
+
+# One symbol's claims. KEYS: its claim hashes, one per event second.
+# ARGV: owner digest, ttl, then per tick: index into KEYS, id digest. Returns 1 = ours.
 _CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {-1}
+local owner, ttl = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 2 do
+  local key, field = KEYS[tonumber(ARGV[i])], ARGV[i + 1]
+  local mine = redis.call('HSETNX', key, field, owner) == 1 or redis.call('HGET', key, field) == owner
+  out[#out + 1] = mine and 1 or 0
 end
-local owner, ttl, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local out, newest = {}, {}
-for i = 3, #KEYS do
-  local key = KEYS[i]
-  local mine = redis.call('SET', key, owner, 'NX', 'EX', ttl) or redis.call('GET', key) == owner
-  out[i - 2] = mine and 1 or 0
-  local sym, ms = ARGV[2 * i - 2], tonumber(ARGV[2 * i - 1])
-  if mine and ms > 0 and ms > (newest[sym] or 0) then
-    newest[sym] = ms
-  end
-end
-for sym, ms in pairs(newest) do
-  if ms > tonumber(redis.call('HGET', KEYS[2], sym) or '0') then
-    redis.call('HSET', KEYS[2], sym, ms, sym .. '@', now)
-  end
+for k = 1, #KEYS do
+  redis.call('EXPIRE', KEYS[k], ttl)
 end
 return out
 """
 
-SEEN_PREFIX = "tickcast:seen:"
-DONE_PREFIX = "tickcast:done:"
-# symbol -> newest claimed event ms of a trade or bar; symbol@ -> wall ms it was claimed.
-INFLIGHT_KEY = "tickcast:inflight"
+# KEYS[1]: the in-flight hash. ARGV: wall ms now, then symbol, newest event ms pairs.
+_INFLIGHT = """
+for i = 2, #ARGV, 2 do
+  local sym, ms = ARGV[i], tonumber(ARGV[i + 1])
+  if ms > tonumber(redis.call('HGET', KEYS[1], sym) or '0') then
+    redis.call('HSET', KEYS[1], sym, ms, sym .. '@', ARGV[1])
+  end
+end
+return 0
+"""
+
+DONE_PREFIX = K.DONE_PREFIX
+INFLIGHT_KEY = K.INFLIGHT  # the layout is in tickcast/keys.py; kept for existing callers
+DIGEST_BYTES = 8
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=DIGEST_BYTES).digest()
 
 
 def inflight(redis: Any, symbols: Sequence[str]) -> dict[str, tuple[int, int]]:
     """symbol -> (newest event ms ingest claimed for it, wall ms when), one round trip."""
-    if not symbols:
-        return {}
-    vals = redis.hmget(INFLIGHT_KEY, [f for s in symbols for f in (s, s + "@")])
-    return {
-        s: (int(vals[2 * k]), int(vals[2 * k + 1] or 0))
-        for k, s in enumerate(symbols)
-        if vals[2 * k] is not None
-    }
+    return K.read_inflight(redis, symbols)
 
 
 class Deduper:
     def __init__(self, redis: Any, ttl_s: int) -> None:
         self._redis = redis
-        self._script = redis.register_script(_CLAIM)
+        self._claim = redis.register_script(_CLAIM)
+        self._inflight = redis.register_script(_INFLIGHT)
         self._ttl = ttl_s
 
     def claim(
         self, ids: Sequence[str], owner: str, events: Sequence[tuple[str, int]] = ()
     ) -> list[bool] | None:
-        """One round trip: which of `ids` this message may publish; None if it already has.
+        """Which of `ids` this message may publish; None if it already has. One round trip.
 
-        `events[i]` = (symbol, event ms) of tick i, 0 ms for a quote (it closes no bar)."""
+        `events[i]` = (symbol, event ms) of tick i; 0 ms for a tick no stage builds
+        bars from (a quote): never claimed, published unless repeated in this
+        message. Without `events`, every tick is such a tick."""
         events = events or [("", 0)] * len(ids)
-        result = self._script(
-            keys=[DONE_PREFIX + owner, INFLIGHT_KEY, *(SEEN_PREFIX + i for i in ids)],
-            args=[owner, self._ttl, time.time_ns() // 1_000_000, *(x for e in events for x in e)],
-        )
-        if result and int(result[0]) == -1:
+        fresh = [False] * len(ids)
+        first: set[tuple[str, str]] = set()
+        # symbol -> ({event second: its 1-based index in KEYS}, [(tick, index, id digest)])
+        claims: dict[str, tuple[dict[int, int], list[tuple[int, int, bytes]]]] = {}
+        newest: dict[str, int] = {}
+        for i, (tick_id, (symbol, ms)) in enumerate(zip(ids, events, strict=True)):
+            if (symbol, tick_id) in first:
+                continue  # a copy inside the same message: the first one stands for it
+            first.add((symbol, tick_id))
+            if ms <= 0:
+                fresh[i] = True
+                continue
+            seconds, items = claims.setdefault(symbol, ({}, []))
+            bucket = seconds.setdefault(ms // 1000, len(seconds) + 1)
+            items.append((i, bucket, _digest(tick_id)))
+            newest[symbol] = max(ms, newest.get(symbol, 0))
+
+        if claims:
+            replies = self._send(owner, claims, newest)
+            if replies is None:
+                return None
+            for (_, items), reply in zip(claims.values(), replies, strict=True):
+                for (i, _, _), mine in zip(items, reply, strict=True):
+                    fresh[i] = bool(mine)
+        elif self._redis.exists(K.done(owner)):
             return None
-        return [bool(x) for x in result]
+        return fresh
+
+    def _send(
+        self,
+        owner: str,
+        claims: dict[str, tuple[dict[int, int], list[tuple[int, int, bytes]]]],
+        newest: dict[str, int],
+    ) -> list[list[int]] | None:
+        """The done check, one claim script per symbol and the in-flight update in one
+        non-transactional pipeline; the claims' replies, or None if `done` was set."""
+        who = _digest(owner)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.exists(K.done(owner))
+        for symbol, (seconds, items) in claims.items():
+            keys = [K.seen(symbol, second) for second in seconds]
+            args: list[Any] = [who, self._ttl]
+            for _, bucket, field in items:
+                args += [bucket, field]
+            # EVALSHA itself: a pipeline given the Script object asks SCRIPT EXISTS first,
+            # a second round trip on every message.
+            pipe.evalsha(self._claim.sha, len(keys), *keys, *args)
+        # Recorded whether or not the claims turn out ours: a tick someone else claimed
+        # has the same event time, already recorded by its owner, so it moves nothing.
+        now_ms = time.time_ns() // 1_000_000
+        pairs = [x for symbol, ms in newest.items() for x in (symbol, ms)]
+        pipe.evalsha(self._inflight.sha, 1, K.INFLIGHT, now_ms, *pairs)
+        try:
+            done, *replies, _ = pipe.execute()
+        except NoScriptError:  # Redis restarted and forgot them: load, send again
+            self._redis.script_load(_CLAIM)
+            self._redis.script_load(_INFLIGHT)
+            return self._send(owner, claims, newest)
+        return None if done else [[int(x) for x in r] for r in replies]
 
     def done(self, owner: str) -> None:
-        self._redis.set(DONE_PREFIX + owner, 1, ex=self._ttl)
+        self._redis.set(K.done(owner), 1, ex=self._ttl)

@@ -73,6 +73,7 @@ def handle(msg: PushedMessage, s: Settings) -> IngestResult:
     fresh = deduper.claim(
         [t.id for _, t in ticks],
         owner,
+        # 0 ms: quotes build no bars, so they are not claimed (see ingest/dedupe.py).
         [(sym, 0 if t.kind == "quote" else t.ts // 1_000_000) for sym, t in ticks],
     )
     if fresh is None:  # published before (a redelivery after success): ack, publish nothing
