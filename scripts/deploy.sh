@@ -3,11 +3,13 @@
 #
 # 1. stages build/<function>/ and build/ws_bridge/ (tickcast stage),
 # 2. terraform init against the GCS state bucket,
-# 3. makes sure the APIs, the image repository and the JWT secret exist
+# 3. makes sure the APIs, the image repository, the build service account
+#    with its grants (and the IAM propagation wait) and the JWT secret exist
 #    (a targeted apply: a no-op after the first deploy) and that the JWT
 #    secret has a version,
-# 4. builds and pushes the bridge image tagged with the commit (Cloud Build,
-#    or local docker with USE_DOCKER=1), unless that tag already exists,
+# 4. builds and pushes the bridge image tagged with the commit (Cloud Build as
+#    the build service account, infra/cloudbuild/ws-bridge.yaml, or local
+#    docker with USE_DOCKER=1), unless that tag already exists,
 # 5. terraform plan with envs/ENV.tfvars, then apply after confirmation.
 #
 # Environment:
@@ -50,6 +52,10 @@ if [ -n "$(git -C "$ROOT" status --porcelain)" ] && [ "${ALLOW_DIRTY:-}" != 1 ];
 fi
 TAG="${TICKCAST_IMAGE_TAG:-$(git -C "$ROOT" rev-parse --short=12 HEAD)}"
 IMAGE="$REGION-docker.pkg.dev/$PROJECT/$PREFIX-images/ws-bridge:$TAG"
+# google_service_account.function_build (infra/terraform/functions.tf): builds
+# never run as the project's default build account.
+BUILD_SA="$PREFIX-fn-build@$PROJECT.iam.gserviceaccount.com"
+ARTIFACTS_BUCKET="$PROJECT-$PREFIX-artifacts"
 TFARGS=(-input=false -var-file="$VARS" -var="bridge_image_tag=$TAG")
 
 echo "== deploying $ENV: project $PROJECT, region $REGION, bridge image tag $TAG"
@@ -61,10 +67,13 @@ echo "== terraform init (state: gs://$STATE_BUCKET/tickcast/$ENV)"
 terraform -chdir="$TF" init -input=false -reconfigure \
   -backend-config="bucket=$STATE_BUCKET" -backend-config="prefix=tickcast/$ENV"
 
-echo "== prerequisites: APIs, image repository, JWT secret"
+echo "== prerequisites: APIs, image repository, build service account, JWT secret"
+# time_sleep.build_iam_propagation brings the build account and its grants
+# with it, and waits for them to propagate (once, on creation).
 terraform -chdir="$TF" apply "${TFARGS[@]}" -auto-approve \
   -target=google_project_service.enabled \
   -target=google_artifact_registry_repository.images \
+  -target=time_sleep.build_iam_propagation \
   -target=google_secret_manager_secret.ws_jwt
 JWT_SECRET="$PREFIX-ws-jwt"
 if [ -z "$(gcloud secrets versions list "$JWT_SECRET" --project "$PROJECT" --filter=state=enabled --limit=1 --format='value(name)')" ]; then
@@ -81,7 +90,12 @@ elif [ "${USE_DOCKER:-}" = 1 ]; then
   docker build -t "$IMAGE" "$ROOT/build/ws_bridge"
   docker push "$IMAGE"
 else
-  gcloud builds submit "$ROOT/build/ws_bridge" --project "$PROJECT" --region "$REGION" --tag "$IMAGE"
+  # The build context goes to the artifacts bucket's sources/ prefix, which the
+  # build account may read (the default staging bucket is not granted to it).
+  gcloud builds submit "$ROOT/build/ws_bridge" --project "$PROJECT" --region "$REGION" \
+    --config "$ROOT/infra/cloudbuild/ws-bridge.yaml" --substitutions "_IMAGE=$IMAGE" \
+    --service-account "projects/$PROJECT/serviceAccounts/$BUILD_SA" \
+    --gcs-source-staging-dir "gs://$ARTIFACTS_BUCKET/sources/ws-bridge"
 fi
 
 echo "== terraform plan"

@@ -1,9 +1,27 @@
-# Cloud Build runs the function builds as this account instead of the
-# project's default (which recent projects leave without roles).
+# Builds. Cloud Build runs each function build (and scripts/deploy.sh's bridge
+# image build) as an account of ours, set explicitly (build_config.service_account,
+# `gcloud builds submit --service-account`), instead of the project's default
+# build account, which projects created since July 2024 leave without roles.
+#
+# What a Cloud Functions (2nd gen) build account needs, per
+# https://cloud.google.com/run/docs/configuring/services/build-service-account
+# ("Logs Writer ... Artifact Registry Writer ... Storage Object Admin — for
+# retrieving the function source from the Cloud Storage bucket"):
+#   - write build logs: roles/logging.logWriter on the project (logs have no finer scope);
+#   - push the image: roles/artifactregistry.writer on our functions repository
+#     (build_config.docker_repository), not project-wide;
+#   - read the source: Cloud Functions copies build_config.source into its own
+#     bucket gcf-v2-sources-PROJECT_NUMBER-REGION and builds from there
+#     (https://cloud.google.com/functions/docs/building). That bucket is created by
+#     the first deploy, so the grant is project-level with an IAM condition on the
+#     bucket's name. Reading is all the build does with it: the image goes to
+#     Artifact Registry, hence objectViewer rather than the page's objectAdmin.
+#   - and our own sources/ prefix (the zips Terraform uploads, the bridge's
+#     build context uploaded by scripts/deploy.sh).
 resource "google_service_account" "function_build" {
   account_id   = "${var.name_prefix}-fn-build"
-  display_name = "tickcast function builds"
-  description  = "Cloud Build identity for the event functions: reads sources, pushes images, writes build logs."
+  display_name = "tickcast builds"
+  description  = "Cloud Build identity of the function builds and the bridge image build: reads sources, pushes images, writes build logs."
 
   depends_on = [google_project_service.enabled]
 }
@@ -21,6 +39,26 @@ resource "google_artifact_registry_repository_iam_member" "function_build_push" 
   member     = "serviceAccount:${google_service_account.function_build.email}"
 }
 
+# scripts/deploy.sh builds ws-bridge:<commit> with Cloud Build as the same account.
+resource "google_artifact_registry_repository_iam_member" "function_build_push_bridge" {
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.function_build.email}"
+}
+
+resource "google_project_iam_member" "function_build_gcf_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.function_build.email}"
+
+  condition {
+    title       = "only-gcf-v2-sources"
+    description = "The bucket Cloud Functions copies each function's source into before the build."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${local.gcf_sources_bucket}\")"
+  }
+}
+
 resource "google_storage_bucket_iam_member" "function_build_sources" {
   bucket = google_storage_bucket.artifacts.name
   role   = "roles/storage.objectViewer"
@@ -28,9 +66,24 @@ resource "google_storage_bucket_iam_member" "function_build_sources" {
 
   condition {
     title       = "only-sources"
-    description = "Function source zips only."
+    description = "Function source zips and the bridge's build context only."
     expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.artifacts.name}/objects/sources/\")"
   }
+}
+
+# IAM grants take a while to reach every Google service; a build started at
+# once can fail to read its source. The google provider's own example
+# (cloudfunctions2_basic_builder) waits 60 s the same way.
+resource "time_sleep" "build_iam_propagation" {
+  create_duration = "60s"
+
+  depends_on = [
+    google_project_iam_member.function_build_logs,
+    google_artifact_registry_repository_iam_member.function_build_push,
+    google_artifact_registry_repository_iam_member.function_build_push_bridge,
+    google_project_iam_member.function_build_gcf_sources,
+    google_storage_bucket_iam_member.function_build_sources,
+  ]
 }
 
 module "functions" {
@@ -94,9 +147,9 @@ module "functions" {
   vpc_connector = each.value.uses_redis ? google_vpc_access_connector.main.id : null
 
   depends_on = [
-    google_project_iam_member.function_build_logs,
-    google_artifact_registry_repository_iam_member.function_build_push,
-    google_storage_bucket_iam_member.function_build_sources,
+    # Every resource in the module (its service account first) waits for the APIs.
+    google_project_service.enabled,
+    time_sleep.build_iam_propagation,
     google_pubsub_topic_iam_member.deadletter_publisher,
     google_firestore_database.main,
   ]

@@ -77,6 +77,10 @@ locals {
     TICKCAST_WS_ALLOW_UNAUTHENTICATED = "false"
   }
 
+  # Where Cloud Functions copies each function's source before building it
+  # (https://cloud.google.com/functions/docs/building).
+  gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+
   pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
   bridge_image = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}/ws-bridge:${var.bridge_image_tag}"

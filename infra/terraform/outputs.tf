@@ -67,3 +67,8 @@ output "dashboard_id" {
   description = "Cloud Monitoring dashboard id."
   value       = google_monitoring_dashboard.main.id
 }
+
+output "build_service_account" {
+  description = "Account Cloud Build runs as: function builds (build_config.service_account) and the bridge image build (scripts/deploy.sh)."
+  value       = google_service_account.function_build.email
+}

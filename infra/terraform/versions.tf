@@ -13,5 +13,11 @@ terraform {
       source  = "hashicorp/archive"
       version = ">= 2.4, < 3.0"
     }
+    # time_sleep: the IAM propagation wait before builds (functions.tf), as in
+    # the google provider's own cloudfunctions2_basic_builder example.
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9, < 1.0"
+    }
   }
 }

@@ -41,3 +41,29 @@ def test_needs_a_state_bucket() -> None:
 def test_every_environment_has_tfvars() -> None:
     for env in ("dev", "prod"):
         assert (ROOT / "infra" / "terraform" / "envs" / f"{env}.tfvars").is_file()
+
+
+def test_bridge_image_is_built_as_the_build_account() -> None:
+    import re
+
+    from tfparse import TF, Module
+
+    text = SCRIPT.read_text(encoding="utf-8")
+    root = Module.load(TF)
+    submit = text[text.index("gcloud builds submit") :].split("\n\n")[0]
+    assert '--service-account "projects/$PROJECT/serviceAccounts/$BUILD_SA"' in submit
+    assert '--config "$ROOT/infra/cloudbuild/ws-bridge.yaml"' in submit
+    # The context is staged where the build account may read (sources/).
+    assert '--gcs-source-staging-dir "gs://$ARTIFACTS_BUCKET/sources/' in submit
+    sa = root.resources["google_service_account.function_build"]["account_id"]
+    assert sa == "${var.name_prefix}-fn-build"
+    assert 'BUILD_SA="$PREFIX-fn-build@$PROJECT.iam.gserviceaccount.com"' in text
+    bucket = root.resources["google_storage_bucket.artifacts"]["name"]
+    assert bucket == "${var.project_id}-${var.name_prefix}-artifacts"
+    assert 'ARTIFACTS_BUCKET="$PROJECT-$PREFIX-artifacts"' in text
+    config = (ROOT / "infra" / "cloudbuild" / "ws-bridge.yaml").read_text(encoding="utf-8")
+    assert "logging: CLOUD_LOGGING_ONLY" in config  # required with a user-specified account
+    # Every -target of the prerequisite apply exists.
+    for target in re.findall(r"-target=([\w.]+)", text):
+        assert target in root.resources, target
+    assert "-target=time_sleep.build_iam_propagation" in text
