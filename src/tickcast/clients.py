@@ -7,7 +7,7 @@ clients honour PUBSUB_EMULATOR_HOST / FIRESTORE_EMULATOR_HOST by themselves.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import redis
@@ -35,17 +35,53 @@ def firestore_client(project_id: str) -> firestore.Client:
     return firestore.Client(project=project_id)
 
 
+CLUSTER_SUFFIX = "+cluster"
+
+
 @cache
 def redis_client(url: str) -> redis.Redis:
+    """A client for `TICKCAST_REDIS_URL`.
+
+    - `redis://host:port/db`, or `rediss://` for TLS.
+    - `redis+cluster://host:port` (or `rediss+cluster://`): a Redis Cluster, any
+      node as the seed; every script tickcast runs keeps to one slot (keys.py).
+    - With `rediss`, the server's CA as a file: `?ssl_ca_certs=/path/ca.pem`
+      (Memorystore: the instance's own CA, `server_ca_certs` in Terraform). Other
+      query options are redis-py's, and win over the defaults here.
+    """
     import redis
 
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        retry_on_timeout=False,  # a timeout surfaces as a 5xx; Pub/Sub redelivers
-    )
+    options: dict[str, Any] = {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+        "retry_on_timeout": False,  # a timeout surfaces as a 5xx; Pub/Sub redelivers
+    }
+    scheme, sep, rest = url.partition("://")
+    cluster = scheme.endswith(CLUSTER_SUFFIX)
+    if cluster:
+        url = scheme.removesuffix(CLUSTER_SUFFIX) + sep + rest
+    if url.startswith("rediss://"):
+        # Memorystore's server certificate names the instance only by its IP, in
+        # the subject CN, with no subjectAltName. For an IP address, OpenSSL's
+        # hostname check matches only iPAddress SANs, never the CN, so redis-py's
+        # default check (on since 6.0) rejects `rediss://<IP>`. The chain is
+        # still verified against the CA given (CERT_REQUIRED), and that CA is the
+        # instance's own: a certificate it signed is that instance's.
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=False)
+    if cluster:
+        from redis.cluster import RedisCluster
+
+        # Typed as a Redis: tickcast uses only the commands both clients share.
+        return cast("redis.Redis", RedisCluster.from_url(url, **options))
+    return redis.Redis.from_url(url, health_check_interval=30, **options)
+
+
+def is_cluster(client: object) -> bool:
+    """Is `client` a Redis Cluster client? Its pipelines refuse EVALSHA (redis-py
+    blocks it), so callers send their scripts on their own there."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
 
 
 def for_settings(s: Settings) -> tuple[pubsub_v1.PublisherClient, redis.Redis]:

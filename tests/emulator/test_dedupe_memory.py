@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +49,11 @@ def db(redis_port: int) -> Iterator[redis.Redis]:
     client.close()
 
 
+Handle = Callable[[str, list[dict[str, Any]]], list[TicksMessage]]
+
+
 @pytest.fixture
-def ingest(db: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Any:
+def ingest(db: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handle]:
     """handle(message id, body) -> the ticks messages ingest would publish."""
     from tickcast import clients
     from tickcast.ingest import stage
@@ -100,7 +103,9 @@ def seen_keys(db: redis.Redis) -> list[bytes]:
     return list(db.scan_iter("tickcast:seen:*", count=1000))
 
 
-def test_a_tick_id_repeated_inside_one_message_is_published_once(ingest, db) -> None:
+def test_a_tick_id_repeated_inside_one_message_is_published_once(
+    ingest: Handle, db: redis.Redis
+) -> None:
     body = [trade("AAPL", "7"), trade("AAPL", "7"), trade("AAPL", "8", ms=5)]
     assert published_ids(ingest("m1", body)) == [("AAPL", "7"), ("AAPL", "8")]
     # A redelivery whose earlier attempt failed to publish (no done mark) finds its
@@ -109,7 +114,7 @@ def test_a_tick_id_repeated_inside_one_message_is_published_once(ingest, db) -> 
     assert published_ids(ingest("m1", body)) == [("AAPL", "7"), ("AAPL", "8")]
 
 
-def test_the_same_id_under_two_symbols_is_two_ticks(ingest) -> None:
+def test_the_same_id_under_two_symbols_is_two_ticks(ingest: Handle) -> None:
     """tickcast's own format lets each publisher number its ticks per symbol."""
     assert published_ids(ingest("m1", [trade("AAPL", "1")])) == [("AAPL", "1")]
     assert published_ids(ingest("m2", [trade("MSFT", "1")])) == [("MSFT", "1")]
@@ -117,7 +122,7 @@ def test_the_same_id_under_two_symbols_is_two_ticks(ingest) -> None:
     assert ingest("m3", [trade("AAPL", "1"), trade("MSFT", "1")]) == []
 
 
-def test_quotes_are_published_but_never_claimed(ingest, db: redis.Redis) -> None:
+def test_quotes_are_published_but_never_claimed(ingest: Handle, db: redis.Redis) -> None:
     quotes = [quote("AAPL", f"q{k}", ms=k * 300) for k in range(50)]
     out = ingest("m1", quotes)
     assert len(published_ids(out)) == 50
@@ -129,7 +134,9 @@ def test_quotes_are_published_but_never_claimed(ingest, db: redis.Redis) -> None
     assert len(seen_keys(db)) == 1
 
 
-def test_claim_keys_stay_bounded_by_symbol_seconds_not_ticks(ingest, db: redis.Redis) -> None:
+def test_claim_keys_stay_bounded_by_symbol_seconds_not_ticks(
+    ingest: Handle, db: redis.Redis
+) -> None:
     """5,000 trades of 10 symbols over 5 event seconds, 100 per message: the claims
     need at most one key per (symbol, second), not one per tick."""
     symbols, seconds, n, per_message = 10, 5, 5_000, 100

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import orjson
 from redis.exceptions import NoScriptError
 
+from tickcast import clients
 from tickcast import keys as K
 from tickcast.errors import TickcastError
 
@@ -120,6 +121,7 @@ class StateStore:
     def __init__(self, redis: Any, ttl_s: int) -> None:
         self._redis = redis
         self._cas = redis.register_script(_CAS)
+        self._cluster = clients.is_cluster(redis)
         self._ttl = ttl_s
         # The last record this instance committed, decoded: the next message starts from
         # it without a read or a decode. Step functions must not mutate it (Record copies).
@@ -224,8 +226,8 @@ class StateStore:
         args: list[Any],
     ) -> Any:
         """The trade-index changes, the clock's indexes and the commit in one
-        non-transactional pipeline: one round trip on a single Redis (on a cluster,
-        one per node involved). Every part is idempotent, so a resend is safe."""
+        non-transactional pipeline: one round trip on a single Redis. Every part is
+        idempotent, so a resend is safe."""
         pipe = self._redis.pipeline(transaction=False)
         if w:
             by_bar: dict[int, dict[str, bytes]] = {}
@@ -243,6 +245,12 @@ class StateStore:
             if event_ms > 0:
                 # GT keeps each member's maximum: no read-modify-write, no script.
                 pipe.zadd(K.watermark(interval_s), {"event": event_ms, "arrival": now_ms}, gt=True)
+        if self._cluster:
+            # redis-py's cluster pipeline refuses EVALSHA: the other commands go first
+            # (to whichever nodes own them), then the script to the symbol's node.
+            if len(pipe):
+                pipe.execute()
+            return self._cas(keys=keys, args=args)
         # EVALSHA itself: a pipeline given the Script object asks SCRIPT EXISTS first,
         # a second round trip on every message.
         pipe.evalsha(self._cas.sha, len(keys), *keys, *args)

@@ -59,6 +59,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from tickcast import clients
 from tickcast import keys as K
 
 # One symbol's claims. KEYS: its claim hashes, one per event second.
@@ -107,6 +108,7 @@ class Deduper:
         self._redis = redis
         self._claim = redis.register_script(_CLAIM)
         self._inflight = redis.register_script(_INFLIGHT)
+        self._cluster = clients.is_cluster(redis)
         self._ttl = ttl_s
 
     def claim(
@@ -155,20 +157,26 @@ class Deduper:
         """The done check, one claim script per symbol and the in-flight update in one
         non-transactional pipeline; the claims' replies, or None if `done` was set."""
         who = _digest(owner)
+        now_ms = time.time_ns() // 1_000_000
+        pairs = [x for symbol, ms in newest.items() for x in (symbol, ms)]
+        if self._cluster:
+            # redis-py's cluster pipeline refuses EVALSHA: each script on its own, to
+            # the node of its slot (a round trip each, as a cluster needs anyway).
+            if self._redis.exists(K.done(owner)):
+                return None
+            replies = [
+                self._claim(keys=keys, args=args) for keys, args in self._scripts(who, claims)
+            ]
+            self._inflight(keys=[K.INFLIGHT], args=[now_ms, *pairs])
+            return [[int(x) for x in r] for r in replies]
         pipe = self._redis.pipeline(transaction=False)
         pipe.exists(K.done(owner))
-        for symbol, (seconds, items) in claims.items():
-            keys = [K.seen(symbol, second) for second in seconds]
-            args: list[Any] = [who, self._ttl]
-            for _, bucket, field in items:
-                args += [bucket, field]
+        for keys, args in self._scripts(who, claims):
             # EVALSHA itself: a pipeline given the Script object asks SCRIPT EXISTS first,
             # a second round trip on every message.
             pipe.evalsha(self._claim.sha, len(keys), *keys, *args)
         # Recorded whether or not the claims turn out ours: a tick someone else claimed
         # has the same event time, already recorded by its owner, so it moves nothing.
-        now_ms = time.time_ns() // 1_000_000
-        pairs = [x for symbol, ms in newest.items() for x in (symbol, ms)]
         pipe.evalsha(self._inflight.sha, 1, K.INFLIGHT, now_ms, *pairs)
         try:
             done, *replies, _ = pipe.execute()
@@ -177,6 +185,18 @@ class Deduper:
             self._redis.script_load(_INFLIGHT)
             return self._send(owner, claims, newest)
         return None if done else [[int(x) for x in r] for r in replies]
+
+    def _scripts(
+        self, who: bytes, claims: dict[str, tuple[dict[int, int], list[tuple[int, int, bytes]]]]
+    ) -> list[tuple[list[str], list[Any]]]:
+        """(KEYS, ARGV) of each symbol's claim script."""
+        out: list[tuple[list[str], list[Any]]] = []
+        for symbol, (seconds, items) in claims.items():
+            args: list[Any] = [who, self._ttl]
+            for _, bucket, field in items:
+                args += [bucket, field]
+            out.append(([K.seen(symbol, second) for second in seconds], args))
+        return out
 
     def done(self, owner: str) -> None:
         self._redis.set(K.done(owner), 1, ex=self._ttl)
