@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tickcast.backfill import cli as backfill_cli
     from tickcast.bridge import keys_cli
     from tickcast.deploy import cost, stage
+    from tickcast.feeds import cli as feeds_cli
     from tickcast.local import cli as local_cli
     from tickcast.predict import cli as predict_cli
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict_cli.register(sub)
     keys_cli.register(sub)
     backfill_cli.register(sub)
+    feeds_cli.register(sub)
 
     rp = sub.add_parser("replay", help="publish a feed file to the raw topic")
     rp.add_argument("file", help="NDJSON of vendor messages, or CSV of OHLCV bars")
