@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ import pytest
 from functions_framework import create_app
 
 from tickcast import clients
-from tickcast.config import settings
+from tickcast.config import Topic, settings
+from tickcast.pubsub import publish
 from tickcast.schema import FeaturesMessage, TicksMessage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +33,30 @@ def app_for(name: str) -> Any:
 
 def golden(name: str) -> dict[str, Any]:
     return json.loads((DATA / name).read_text())
+
+
+def published_before_a_sentinel(puller: Any, topic: Topic) -> list[Any]:
+    """What `puller` receives ahead of a sentinel published to `topic` now.
+
+    A function returns only once Pub/Sub has every message it published
+    (tickcast.pubsub.publish waits), so a message it should not have published is
+    in the subscription before the sentinel: this fails on one, instead of waiting
+    a while and hoping it would have come by then. One pull after the sentinel
+    (without waiting) catches anything delivered out of order."""
+    marker = uuid.uuid4().hex
+    publish(settings(), topic, [(b"sentinel", "", {"sentinel": marker})])
+    got: list[Any] = []
+    deadline = time.monotonic() + 10
+    while not any(m.attributes.get("sentinel") == marker for m in got):
+        assert time.monotonic() < deadline, f"the sentinel never arrived on {topic}"
+        got += puller.pull(1, timeout_s=max(0.1, deadline - time.monotonic()))
+    resp = puller.client.pull(subscription=puller.path, max_messages=100, return_immediately=True)
+    if resp.received_messages:
+        puller.client.acknowledge(
+            subscription=puller.path, ack_ids=[m.ack_id for m in resp.received_messages]
+        )
+        got += [m.message for m in resp.received_messages]
+    return [m for m in got if m.attributes.get("sentinel") != marker]
 
 
 def test_ingest_publishes_one_ticks_message_per_symbol_and_drops_a_redelivery(
@@ -49,12 +76,12 @@ def test_ingest_publishes_one_ticks_message_per_symbol_and_drops_a_redelivery(
 
     # The same push again (a redelivery after success): its ticks are not published twice.
     assert client.post("/", json=body).status_code == 200
-    assert ticks.pull(1, timeout_s=2) == []
+    assert published_before_a_sentinel(ticks, "ticks") == []
 
     # The same trades in a different message (a vendor resend): nothing is published.
     body["message"]["messageId"] = body["message"]["message_id"] = "other-message"
     assert client.post("/", json=body).status_code == 200
-    assert ticks.pull(1, timeout_s=2) == []
+    assert published_before_a_sentinel(ticks, "ticks") == []
 
 
 def test_ingest_redelivery_after_a_failed_publish_still_publishes(backends, puller) -> None:
@@ -82,7 +109,7 @@ def test_ingest_redelivery_after_a_failed_publish_still_publishes(backends, pull
     assert sorted(m.symbol for m in got) == ["GOLDA", "GOLDB"]
     assert sum(len(m.ticks) for m in got) == 3
     assert client.post("/", json=body).status_code == 200  # once published, never again
-    assert ticks.pull(1, timeout_s=2) == []
+    assert published_before_a_sentinel(ticks, "ticks") == []
 
 
 def test_ingest_dead_letters_unparseable_input_with_original_bytes(backends, puller) -> None:
@@ -122,7 +149,7 @@ def test_features_closes_bars_by_event_time_and_is_idempotent(backends, puller) 
     assert client.post("/", json=body).status_code == 200
     (again,) = out.pull(1)
     assert FeaturesMessage.model_validate_json(again.data) == fm
-    assert out.pull(1, timeout_s=1.5) == []
+    assert published_before_a_sentinel(out, "features") == []
 
 
 def test_features_dead_letters_an_invalid_ticks_message(backends, puller) -> None:

@@ -46,22 +46,33 @@ def history(sym: str, bars: int) -> list[Bar]:
 
 
 @pytest.fixture
-def env(backends: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    moto = pytest.importorskip("moto")
+def env(backends: Any, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A backfill into the session's redis-server: `tickcast backfill` reads the environment."""
     env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
         "TICKCAST_BAR_SECONDS": "60",
         "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{backends.redis_port}/5",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    with moto.mock_aws():
-        import boto3
+    return Settings.from_env({**backends.env, **env})
 
+
+@pytest.fixture
+def s3(env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """`env` plus an in-process S3 with the bucket. moto is a dev dependency: without
+    it these tests error, never skip (the local-CSV test needs no S3 and uses `env`)."""
+    import boto3
+    import moto
+
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    with moto.mock_aws():
         boto3.client("s3").create_bucket(Bucket="flatfiles")
-        yield Settings.from_env({**backends.env, **env})
+        yield env
 
 
 def upload(bars_by_symbol: dict[str, list[Bar]]) -> None:
@@ -98,7 +109,7 @@ def live_bar(s: Settings, sym: str, minute: int, prices: list[float]) -> list[Fe
 
 
 def test_first_live_bar_is_ready_after_backfill_and_equals_one_pass(
-    env: Settings, symbol: str, capsys: Any
+    s3: Settings, symbol: str, capsys: Any
 ) -> None:
     hist = history(symbol, 60)
     cold = symbol + "C"
@@ -108,7 +119,7 @@ def test_first_live_bar_is_ready_after_backfill_and_equals_one_pass(
     report = capsys.readouterr().out
     assert f"{symbol:<10} {60:>9} {60:>7}" in report and "state written" in report
 
-    got = live_bar(env, symbol, 60, [101.0, 103.0, 102.0])
+    got = live_bar(s3, symbol, 60, [101.0, 103.0, 102.0])
     assert [m.seq for m in got] == [(T0 + 61 * MIN) // 1_000_000]
     first = got[0]
     assert first.ready and first.reason is None
@@ -121,12 +132,12 @@ def test_first_live_bar_is_ready_after_backfill_and_equals_one_pass(
         (sum(b.c for b in hist[-9:]) + 102.0) / 10, rel=1e-12
     )
     # Without a backfill, a symbol's first live bar is not ready.
-    cold_first = live_bar(env, cold, 60, [101.0, 102.0])[0]
+    cold_first = live_bar(s3, cold, 60, [101.0, 102.0])[0]
     assert not cold_first.ready and cold_first.reason
 
 
 def test_existing_state_needs_replace_and_short_history_exits_1(
-    env: Settings, symbol: str, capsys: Any
+    s3: Settings, symbol: str, capsys: Any
 ) -> None:
     upload({symbol: history(symbol, 60), symbol + "S": history(symbol, 5)})
     assert cli.main(["backfill", PREFIX, "--symbols", symbol]) == 0

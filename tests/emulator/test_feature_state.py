@@ -100,11 +100,16 @@ def test_lost_state_is_reported_until_warm_again(backends, puller, symbol: str) 
 
     s = _one_second(backends, 3)
     out = puller("tickcast-features")
-    t0 = (T0 // 1_000_000_000) * 1_000_000_000
+    # The symbol is an equity: its session VWAP starts at 09:30 New York, and state
+    # built fresh is ready only from a session start. So the first bar opens a session
+    # (Tue 2023-11-14 09:30 EST), and the bars after the loss run across the next open.
+    t0 = 1_699_972_200 * 1_000_000_000
+    next_open = 86_400  # seconds after t0
 
     def bar(i: int) -> None:  # one trade per second: each closes the bar before
+        at = i if i < 40 else next_open - 50 + i  # 40..49 before the open, 50.. after
         tick = Tick(
-            ts=t0 + i * 1_000_000_000 + 500 * NS_PER_MS,
+            ts=t0 + at * 1_000_000_000 + 500 * NS_PER_MS,
             price=100 + (i % 7),
             size=1,
             id=f"{symbol}-{i}",
@@ -124,7 +129,8 @@ def test_lost_state_is_reported_until_warm_again(backends, puller, symbol: str) 
     after = [FeaturesMessage.model_validate_json(m.data) for m in out.pull(40)]
     not_ready = [m for m in after if not m.ready]
     assert not_ready and all((m.reason or "").startswith("state_lost") for m in not_ready)
-    assert all(m.ready for m in after[len(not_ready) :]), "it warms up again"
+    assert after[-1].ready, "it warms up again"
+    assert all(m.ready for m in after[len(not_ready) :]), "and stays warm"
     assert after[-1].features["sma_10"] == pytest.approx(
         sum(100 + (i % 7) for i in range(69, 79)) / 10
     )
@@ -251,7 +257,9 @@ def test_ingest_records_the_newest_claimed_trade_per_symbol(backends, symbol: st
     d = Deduper(r, 60)
     other = symbol + "X"
     ids = [f"{symbol}-1", f"{symbol}-2", f"{symbol}-q", f"{other}-1"]
-    assert d.claim(ids, f"A{symbol}", [(symbol, 1000), (symbol, 2000), (symbol, 9000), (other, 7)])
+    # Every entry, not the list: a list of four False would be truthy too.
+    events = [(symbol, 1000), (symbol, 2000), (symbol, 9000), (other, 7)]
+    assert d.claim(ids, f"A{symbol}", events) == [True, True, True, True]
     assert d.claim([f"{symbol}-3"], f"B{symbol}", [(symbol, 1500)]) == [True]  # older: kept 2000
     # A resend of a tick someone else claimed is not this message's: it moves nothing.
     assert d.claim([f"{symbol}-1"], f"C{symbol}", [(symbol, 5000)]) == [False]
