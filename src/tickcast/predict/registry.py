@@ -13,6 +13,11 @@ version, weights hash) differs from the loaded one, the new weights are loaded
 and served from the next bar on. A failed refresh keeps serving the loaded
 model (logged); with no model loaded yet the error propagates, the message is
 retried.
+
+A shadow must be another model: one sharing the live `model_id` would publish
+its metadata into, and add its scores to, the live model's `models/{id}`. It is
+refused when it is loaded (and again after any refresh): it is not served, the
+live model is, and an error is logged once per conflicting pair of versions.
 """
 
 from __future__ import annotations
@@ -184,6 +189,7 @@ class Registry:
         self._sources: dict[str, Source] = {}
         self._live = self.source(live_uri)
         self._shadow = self.source(shadow_uri) if shadow_uri.strip() else None
+        self._refused: tuple[str, str, str] | None = None
 
     def source(self, uri: str, nested: bool = False) -> Source:
         """One source per URI, shared, so a model that is live and a component loads once."""
@@ -210,7 +216,30 @@ class Registry:
         return self._live.get()
 
     def shadow(self) -> Model | None:
-        return self._shadow.get() if self._shadow is not None else None
+        if self._shadow is None:
+            return None
+        shadow, live = self._shadow.get(), self._live.get()
+        if shadow.model_id != live.model_id:
+            self._refused = None
+            return shadow
+        key = (shadow.model_id, shadow.model_version, live.model_version)
+        if key != self._refused:
+            self._refused = key
+            _log.error(
+                "shadow model refused: it shares the live model_id",
+                extra={
+                    "model_id": shadow.model_id,
+                    "shadow_version": shadow.model_version,
+                    "live_version": live.model_version,
+                },
+            )
+        return None
+
+    def shadow_refused(self) -> str | None:
+        """Why the configured shadow is not served, if it is not."""
+        if self._refused is None:
+            return None
+        return f"shadow shares the live model_id {self._refused[0]!r}"
 
     def describe_live(self) -> dict[str, Any]:
         return self._live.describe()

@@ -1,10 +1,12 @@
 """Predict: a closed bar's features -> live (and shadow) prediction -> Firestore.
 
-One `Predictor` per instance (cached): its model registry, the latest
-documents it still owes (`coalesce.Pending`) and the models whose metadata it
-has published. Clock messages (attribute `kind=clock`, or Cloud Scheduler's
-`source=cloud-scheduler`) catch up owed latest documents and check for stale
-feeds, if the clock topic is routed here.
+One `Predictor` per instance (cached): its model registry and the models whose
+metadata it has published. It holds nothing a bar depends on: a latest write
+skipped by coalescing is owed durably in `owed/{SYM}` (`coalesce`), and any
+instance settles it: the symbol's next bar in its own transaction, a sweep of
+due markers on any bar of any symbol (at most once per OWED_SWEEP_MS per
+instance), and every clock message (attribute `kind=clock`, or Cloud
+Scheduler's `source=cloud-scheduler`), which also checks for stale feeds.
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ from tickcast.config import Settings
 from tickcast.errors import PermanentError
 from tickcast.predict import document
 from tickcast.predict.alerts import Rules, stale
-from tickcast.predict.coalesce import Pending
+from tickcast.predict.barplan import BarFacts, BarPlan, BarReads, plan_bar
 from tickcast.predict.model import Model
-from tickcast.predict.plan import BarFacts, BarPlan, BarReads, plan_bar
 from tickcast.predict.registry import Registry
 from tickcast.predict.store import PredictStore
 from tickcast.pubsub import PushedMessage
@@ -37,6 +38,15 @@ from tickcast.schema import FeaturesMessage
 _log = log.get("predict")
 
 NowNs = Callable[[], int]
+
+# How often, at most, one instance looks for owed latest writes while handling
+# bars (one RunQuery on `owed`, due markers only). A clock message always looks.
+OWED_SWEEP_MS = 1000
+# How many owed symbols one bar's sweep settles (each is one transaction); the
+# rest wait for the next sweep. A clock message settles every due one.
+OWED_SWEEP_LIMIT = 10
+CLOCK_SWEEP_PAGE = 100
+CLOCK_SWEEP_PAGES = 10
 
 
 class Predictor:
@@ -51,14 +61,16 @@ class Predictor:
         self.store = PredictStore(client)
         self.registry = registry or registry_for(s)
         self.rules = Rules.from_settings(s)
-        self.pending = Pending()
         self.now_ns = now_ns
         self._published: set[tuple[str, str, str]] = set()
-        # One Firestore transaction per symbol at a time in this instance: a clock
-        # catch-up racing a bar commit on symbols/{SYM} makes both wait on the
-        # document's lock (seconds on the emulator). A busy symbol's catch-up waits.
+        # One Firestore transaction per symbol at a time in this instance: a settle
+        # racing a bar commit on symbols/{SYM} makes both wait on the document's
+        # lock (seconds on the emulator). A busy symbol's settle waits for the bar,
+        # which settles it itself.
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
+        self._swept_ms: int | None = None
+        self._sweep_guard = threading.Lock()
 
     def _lock(self, symbol: str) -> threading.Lock:
         with self._locks_guard:
@@ -70,7 +82,6 @@ class Predictor:
             raise PermanentError("invalid_features_message", f"interval_s {fm.interval_s} <= 0")
         now_ns = self.now_ns()
         now_ms = now_ns // 1_000_000
-        self.catch_up(now_ms, exclude=fm.symbol)
         live = self.registry.live()
         shadow = self.registry.shadow()
         self._publish(live, "live", now_ms)
@@ -85,7 +96,6 @@ class Predictor:
             predict_ns=now_ns,
             retention_days=self.s.prediction_retention_days,
         )
-        latest = document.latest(hist)
         facts = BarFacts(
             symbol=fm.symbol,
             seq=fm.seq,
@@ -93,8 +103,11 @@ class Predictor:
             close=fm.bar.c,
             ready=fm.ready,
             features=fm.features,
-            prediction=hist["prediction"],
+            history=hist,
+            latest=document.latest(hist),
         )
+        # Predictions made before a model swap may have another horizon: look back
+        # as far as the longest one in use.
         horizons = [self.s.horizon_bars, live.horizon_bars] + (
             [shadow.horizon_bars] if shadow else []
         )
@@ -109,12 +122,12 @@ class Predictor:
             )
 
         with self._lock(fm.symbol):
-            plan = self.store.commit_bar(fm.symbol, fm.seq, hist, latest, max(horizons), planner)
-        if plan.latest == "write":
-            self.pending.settled(fm.symbol, fm.seq)
-        elif plan.latest == "recent":
-            due = plan.latest_due_ms or now_ms + self.s.latest_min_interval_ms
-            self.pending.hold(fm.symbol, fm.seq, latest, due)
+            done = self.store.commit_bar(
+                fm.symbol, fm.seq, facts.interval_ms, hist, max(horizons), planner
+            )
+        plan = done.plan
+        if not done.queried:  # a bar spends at most one query: round trips stay bounded
+            self.sweep_owed(now_ms, OWED_SWEEP_LIMIT, exclude=fm.symbol, throttle=True)
         event = fm.trace.get("event")
         _log.info(
             "predicted",
@@ -124,7 +137,8 @@ class Predictor:
                 "ready": fm.ready,
                 "model_id": live.model_id,
                 "model_version": live.model_version,
-                "latest": plan.latest,
+                "latest": plan.latest.decision,
+                "owed": plan.latest.marker,
                 "scored": len(plan.scores),
                 "alerts": [a.kind for a in plan.alerts],
                 "latency_ms": (now_ns - event) / 1e6 if event else None,
@@ -132,39 +146,50 @@ class Predictor:
         )
         return hist
 
-    # -- catch-up and clock -----------------------------------------------------
-    def catch_up(self, now_ms: int, exclude: str | None = None) -> int:
-        """Write the latest documents this instance skipped whose interval has passed."""
+    # -- owed latest writes and the clock -----------------------------------------
+    def sweep_owed(
+        self, now_ms: int, limit: int, exclude: str | None = None, throttle: bool = False
+    ) -> tuple[int, int]:
+        """Settle owed latest writes that are due, whichever instance skipped them.
+
+        Returns (due markers found, latest documents written). A failure is
+        logged and left owed: the marker is durable, the next sweep tries again,
+        and the message being handled is not at fault.
+        """
+        with self._sweep_guard:
+            if throttle and self._swept_ms is not None and now_ms - self._swept_ms < OWED_SWEEP_MS:
+                return 0, 0
+            self._swept_ms = now_ms
+        try:
+            due = self.store.owed_due(now_ms, limit)
+        except GoogleAPIError as exc:
+            _log.warning("owed sweep failed", extra={"error": str(exc)})
+            return 0, 0
         written = 0
-        for held in self.pending.due(now_ms, exclude):
-            lock = self._lock(held.symbol)
+        for symbol in due:
+            if symbol == exclude:
+                continue  # its own bar has just settled it or made it owed again
+            lock = self._lock(symbol)
             if not lock.acquire(blocking=False):
-                continue  # a bar of this symbol is committing; still owed
+                continue  # a bar of this symbol is committing: it settles the debt itself
             try:
-                decision, updated = self.store.write_latest(
-                    held.symbol, held.seq, held.doc, now_ms, self.s.latest_min_interval_ms
-                )
+                decision, _ = self.store.settle_owed(symbol, now_ms, self.s.latest_min_interval_ms)
             except (GoogleAPIError, ValueError) as exc:  # ValueError: commit retries exhausted
-                # Still owed: the next message or clock tries again. This message is not at fault.
-                _log.warning(
-                    "latest catch-up failed", extra={"symbol": held.symbol, "error": str(exc)}
-                )
+                _log.warning("owed settle failed", extra={"symbol": symbol, "error": str(exc)})
                 continue
             finally:
                 lock.release()
-            if decision == "write":
-                written += 1
-                self.pending.settled(held.symbol, held.seq)
-            elif decision == "older":
-                self.pending.settled(held.symbol, held.seq)
-            else:  # another instance wrote it recently: due again after its interval
-                due = (updated or now_ms) + self.s.latest_min_interval_ms
-                self.pending.hold(held.symbol, held.seq, held.doc, due)
-        return written
+            written += decision == "write"
+        return len(due), written
 
     def on_clock(self, now_ms: int) -> int:
-        """Catch up owed latest documents, then raise stale_feed for silent symbols."""
-        self.catch_up(now_ms)
+        """Settle every due owed latest write, then raise stale_feed for silent symbols."""
+        settled = 0
+        for _ in range(CLOCK_SWEEP_PAGES):  # settled markers leave the query: page on
+            found, written = self.sweep_owed(now_ms, CLOCK_SWEEP_PAGE)
+            settled += written
+            if found < CLOCK_SWEEP_PAGE:
+                break
         interval_ms = self.s.bar_ms
         raised = 0
         cutoff = now_ms - self.rules.stale_bars * interval_ms
@@ -186,7 +211,7 @@ class Predictor:
                     raised += 1
             finally:
                 lock.release()
-        _log.info("clock", extra={"stale_alerts": raised, "owed_latest": len(self.pending)})
+        _log.info("clock", extra={"stale_alerts": raised, "owed_settled": settled})
         return raised
 
     def _publish(self, model: Model, role: str, now_ms: int) -> None:

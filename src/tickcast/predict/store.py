@@ -1,18 +1,31 @@
 """Firestore edge of the predict stage: one transaction per closed bar.
 
 Per bar, in ONE transaction (so the decisions and the writes agree, and a
-redelivery sees what the first delivery wrote):
+redelivery sees what the first delivery wrote), with ONE batch get by id:
   reads   symbols/{SYM}                        latest seq and updated_at
-          symbols/{SYM}/predictions, seq < S   the previous documents, newest first
+          owed/{SYM}                           the latest write this symbol owes
           symbols/{SYM}/state/alerts           last alert seq per kind
+          symbols/{SYM}/predictions/{S}        this bar as stored (a redelivery)
+          .../predictions/{S - k*interval}     k = 1..lookback: predictions S may realise
+          .../predictions/{S + h*interval}     h = this bar's horizons: bars that came first
   writes  symbols/{SYM}/predictions/{S}        always (merge: keeps an earlier `score`)
-          symbols/{SYM}                        if `plan.latest == "write"`
-          .../predictions/{P}.score.<role>     each prediction whose horizon ended at S
+          symbols/{SYM}                        if the plan writes the latest
+          owed/{SYM}                           set when a newer bar is skipped, deleted on a write
+          .../predictions/{P}.score.<role>     each prediction the plan scores
           alerts/{SYM}-{seq}-{kind}            alerts past their cooldown
           symbols/{SYM}/state/alerts           their seqs
 
+The previous bar (for the gap and flip alerts) is found among those reads
+(`barplan.previous`); only a late bar behind a gap needs a query for it.
+
 After the commit, one batch adds the scores to `models/{model_id}` with atomic
 increments (outside the transaction: every symbol shares that document).
+
+Round trips per bar: BeginTransaction, BatchGetDocuments, Commit, and the
+increments' Commit when something was scored (4); a late bar behind a gap adds
+one RunQuery. (Before the owed markers: always a RunQuery for the previous
+documents, so 5.) The stage adds at most one `owed` sweep query per instance
+per `stage.OWED_SWEEP_MS`, skipped on a bar that already ran a query.
 
 A transient error raises (the transaction is retried by the client, then the
 message by Pub/Sub); the marks written with the scores make a retry a no-op.
@@ -21,26 +34,34 @@ message by Pub/Sub); the marks written with the scores make a retry a no-op.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from tickcast.predict import alerts, coalesce
+from tickcast.predict import alerts, barplan, coalesce
+from tickcast.predict.barplan import BarPlan, BarReads
 from tickcast.predict.document import history_id
-from tickcast.predict.plan import BarPlan, BarReads
 from tickcast.predict.scoring import Due
 
 SYMBOLS = "symbols"
 PREDICTIONS = "predictions"
 ALERTS = "alerts"
 MODELS = "models"
+OWED = "owed"
 STATE = "state"
 ALERT_STATE = "alerts"
 
-__all__ = ["ALERTS", "MODELS", "PREDICTIONS", "SYMBOLS", "history_id"]
+__all__ = ["ALERTS", "MODELS", "OWED", "PREDICTIONS", "SYMBOLS", "history_id"]
 
 Planner = Callable[[BarReads], BarPlan]
+
+
+@dataclass(frozen=True)
+class Committed:
+    plan: BarPlan
+    queried: bool  # a query found the previous bar (a late bar behind a gap)
 
 
 def _score_updates(dues: list[Due]) -> dict[int, dict[str, Any]]:
@@ -59,6 +80,18 @@ def _score_updates(dues: list[Due]) -> dict[int, dict[str, Any]]:
         )
         upd[f"score.{d.role}"] = d.score.document()
     return out
+
+
+def _own_score_fields(dues: list[Due]) -> dict[str, Any]:
+    """This bar's own scores as nested fields of its history document (a merge)."""
+    fields = _score_updates(dues)
+    if not fields:
+        return {}
+    (upd,) = fields.values()
+    return {
+        "outcome": upd["outcome"],
+        "score": {k.removeprefix("score."): v for k, v in upd.items() if k.startswith("score.")},
+    }
 
 
 def _model_increments(dues: list[Due]) -> dict[str, dict[str, Any]]:
@@ -96,49 +129,70 @@ class PredictStore:
     def _symbol(self, symbol: str) -> firestore.DocumentReference:
         return self.client.collection(SYMBOLS).document(symbol)
 
+    def _owed(self, symbol: str) -> firestore.DocumentReference:
+        return self.client.collection(OWED).document(symbol)
+
     def commit_bar(
         self,
         symbol: str,
         seq: int,
+        interval_ms: int,
         history: dict[str, Any],
-        latest: dict[str, Any],
         lookback: int,
         planner: Planner,
-    ) -> BarPlan:
+    ) -> Committed:
         sym_ref = self._symbol(symbol)
+        owed_ref = self._owed(symbol)
         hist = sym_ref.collection(PREDICTIONS)
         state_ref = sym_ref.collection(STATE).document(ALERT_STATE)
-        previous_q = (
-            hist.where(filter=FieldFilter("seq", "<", seq))
-            .order_by("seq", direction=firestore.Query.DESCENDING)
-            .limit(lookback)
-        )
-
-        # The query runs before the transaction and only names the documents; the
-        # transaction reads them by id. A query inside a transaction locks a range
-        # (on the emulator, far more than this symbol's history), so every symbol's
-        # bar would queue behind every other's.
-        previous_refs = [d.reference for d in previous_q.select([]).stream()]
+        own_ref = hist.document(history_id(seq))
+        earlier = barplan.earlier_seqs(seq, interval_ms, lookback)
+        later = barplan.later_seqs(history)
+        by_seq = {s: hist.document(history_id(s)) for s in (*earlier, *later)}
+        queried = False
 
         @firestore.transactional
         def txn(t: firestore.Transaction) -> BarPlan:
-            snaps = {d.reference.path: d for d in t.get_all([sym_ref, state_ref, *previous_refs])}
-            cur, state = snaps[sym_ref.path], snaps[state_ref.path]
-            previous = [
-                snaps[r.path].to_dict() or {} for r in previous_refs if snaps[r.path].exists
-            ]
+            nonlocal queried
+            refs = [sym_ref, owed_ref, state_ref, own_ref, *by_seq.values()]
+            snaps = {d.reference.path: d for d in t.get_all(refs)}
+
+            def doc(ref: firestore.DocumentReference) -> dict[str, Any] | None:
+                snap = snaps.get(ref.path)
+                return (snap.to_dict() or {}) if snap is not None and snap.exists else None
+
+            found = {s: d for s, r in by_seq.items() if (d := doc(r)) is not None}
+            latest, owed = doc(sym_ref), coalesce.Owed.from_document(doc(owed_ref))
+            before = {s: d for s, d in found.items() if s < seq}
+            known, prev = barplan.previous(seq, interval_ms, latest, owed, before)
+            if not known:
+                # Outside the transaction's reads on purpose: a query inside it locks
+                # a range (on the emulator, far more than this symbol's history). The
+                # previous bar only shapes alerts, whose ids and cooldown are idempotent.
+                queried = True
+                prev = self._newest_before(symbol, seq)
             reads = BarReads(
-                latest_seq=int(cur.get("seq")) if cur.exists else None,
-                latest_updated_ms=_int_or_none(cur.to_dict(), "updated_at") if cur.exists else None,
-                previous=previous,
-                last_alerts=dict((state.to_dict() or {}).get("last", {})) if state.exists else {},
+                latest=latest,
+                owed=owed,
+                own=doc(own_ref),
+                earlier=before,
+                later={s: d for s, d in found.items() if s > seq},
+                previous=prev,
+                last_alerts=dict((doc(state_ref) or {}).get("last", {})),
             )
             plan = planner(reads)
-            t.set(hist.document(history_id(seq)), history, merge=True)
-            if plan.latest == "write":
-                t.set(sym_ref, latest)
+            own_scores = [d for d in plan.scores if d.seq == seq]
+            t.set(own_ref, {**history, **_own_score_fields(own_scores)}, merge=True)
+            lp = plan.latest
+            if lp.decision == "write" and lp.doc is not None:
+                t.set(sym_ref, lp.doc)
+            if lp.marker == "set" and lp.owed is not None:
+                t.set(owed_ref, lp.owed.document())
+            elif lp.marker == "delete":
+                t.delete(owed_ref)
             for p_seq, fields in _score_updates(plan.scores).items():
-                t.update(hist.document(history_id(p_seq)), fields)
+                if p_seq != seq:
+                    t.update(hist.document(history_id(p_seq)), fields)
             for a in plan.alerts:
                 t.set(
                     self.client.collection(ALERTS).document(a.doc_id),
@@ -159,25 +213,61 @@ class PredictStore:
             for model_id, inc in increments.items():
                 batch.set(self.client.collection(MODELS).document(model_id), inc, merge=True)
             batch.commit()
-        return result
+        return Committed(result, queried)
 
-    def write_latest(
-        self, symbol: str, seq: int, doc: dict[str, Any], now_ms: int, min_interval_ms: int
-    ) -> tuple[coalesce.Decision, int | None]:
-        """Catch-up of a held latest document. Returns the decision and the stored updated_at."""
-        sym_ref = self._symbol(symbol)
+    def _newest_before(self, symbol: str, seq: int) -> dict[str, Any] | None:
+        q = (
+            self._symbol(symbol)
+            .collection(PREDICTIONS)
+            .where(filter=FieldFilter("seq", "<", seq))
+            .order_by("seq", direction=firestore.Query.DESCENDING)
+            .limit(1)
+        )
+        return next((d.to_dict() or {} for d in q.stream()), None)
+
+    def owed_due(self, now_ms: int, limit: int) -> list[str]:
+        """Symbols whose owed latest write may be made now, longest owed first."""
+        q = (
+            self.client.collection(OWED)
+            .where(filter=FieldFilter("due_ms", "<=", now_ms))
+            .order_by("due_ms")
+            .limit(limit)
+        )
+        return [d.id for d in q.select([]).stream()]
+
+    def settle_owed(
+        self, symbol: str, now_ms: int, min_interval_ms: int
+    ) -> tuple[coalesce.Settle, int | None]:
+        """Make the owed latest write of `symbol` if it may be made now.
+
+        Returns what was done and the seq the latest document holds afterwards.
+        """
+        sym_ref, owed_ref = self._symbol(symbol), self._owed(symbol)
 
         @firestore.transactional
-        def txn(t: firestore.Transaction) -> tuple[coalesce.Decision, int | None]:
-            cur = sym_ref.get(transaction=t)
-            cur_seq = int(cur.get("seq")) if cur.exists else None
-            updated = _int_or_none(cur.to_dict(), "updated_at") if cur.exists else None
-            decision = coalesce.decide(cur_seq, updated, seq, now_ms, min_interval_ms)
+        def txn(t: firestore.Transaction) -> tuple[coalesce.Settle, int | None]:
+            snaps = {d.reference.path: d for d in t.get_all([sym_ref, owed_ref])}
+            cur, marker = snaps[sym_ref.path], snaps[owed_ref.path]
+            cur_doc = (cur.to_dict() or {}) if cur.exists else None
+            owed = coalesce.Owed.from_document(marker.to_dict() if marker.exists else None)
+            cur_seq = int(cur_doc["seq"]) if cur_doc else None
+            updated = _int_or_none(cur_doc, "updated_at")
+            decision = coalesce.settle(cur_seq, updated, owed, now_ms, min_interval_ms)
+            if owed is None:
+                if marker.exists:  # unreadable: nothing can settle it
+                    t.delete(owed_ref)
+                return decision, cur_seq
             if decision == "write":
-                t.set(sym_ref, {**doc, "updated_at": now_ms})
-            return decision, updated
+                t.set(sym_ref, {**owed.latest, "updated_at": now_ms})
+                t.delete(owed_ref)
+                return decision, owed.seq
+            if decision == "done":
+                t.delete(owed_ref)
+            else:  # another write was recent: due again after its interval
+                t.update(owed_ref, {"due_ms": (updated or now_ms) + min_interval_ms})
+            return decision, cur_seq
 
-        result: tuple[coalesce.Decision, int | None] = txn(self.client.transaction())
+        result: tuple[coalesce.Settle, int | None] = txn(self.client.transaction())
         return result
 
     def silent_symbols(self, lower_seq: int, upper_seq: int) -> list[dict[str, Any]]:

@@ -1,10 +1,22 @@
 """`tickcast train`: fit the logistic model on every labelled sample and record
-how it did out of sample (walk-forward) in the artifact's metadata."""
+how it did out of sample (walk-forward) in the artifact's metadata.
+
+Reproducible: the same data and the same model code give the same files, byte
+for byte. Nothing in an artifact depends on when or where it was built: the
+version is the last label's date and a hash of the weights and statistics;
+`code_version.git` is the last commit that changed the code a model is built
+from (MODEL_CODE), not HEAD, so unrelated commits do not change it; and
+`created_at` is that commit's time. Only when that code has uncommitted
+changes (`-dirty`, or no git at all) is `created_at` the wall-clock time: such
+a model cannot be rebuilt from a commit anyway.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +47,26 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-def code_version() -> dict[str, str | None]:
+# What a trained artifact is a function of, besides its data and options: the
+# feature code that turns bars into samples, the fit, and the settings' defaults.
+MODEL_CODE = (
+    "src/tickcast/predict",
+    "src/tickcast/features",
+    "src/tickcast/indicators",
+    "src/tickcast/schema.py",
+    "src/tickcast/config.py",
+)
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def code_version() -> tuple[dict[str, str | None], str | None]:
+    """The code a model is built from, and that code's commit time (None when dirty)."""
     root = Path(__file__).resolve().parents[3]
 
     def git(*argv: str) -> str:
@@ -43,14 +74,25 @@ def code_version() -> dict[str, str | None]:
             ["git", "-C", str(root), *argv], capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
 
+    sha: str | None = None
+    committed: str | None = None
     try:
-        sha = git("rev-parse", "--short=12", "HEAD")
+        sha, _, stamp = git("log", "-1", "--format=%H %ct", "--", *MODEL_CODE).partition(" ")
+        sha = sha[:12] or None
+        committed = iso(int(stamp) * 1000) if stamp else None
         # Uncommitted changes to the code mean the commit alone does not reproduce the model.
-        if git("status", "--porcelain", "--", "src/tickcast", ":!src/tickcast/models"):
-            sha += "-dirty"
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return {"tickcast": tickcast.__version__, "git": sha or None}
+        if sha and git("status", "--porcelain", "--", *MODEL_CODE):
+            sha, committed = sha + "-dirty", None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        sha, committed = None, None
+    version = {
+        "tickcast": tickcast.__version__,
+        "git": sha,
+        # The data of `--arch` ships with the arch package; numpy does the arithmetic.
+        "arch": _package_version("arch"),
+        "numpy": np.__version__,
+    }
+    return version, committed
 
 
 def train(
@@ -73,6 +115,7 @@ def train(
     ).hexdigest()
     end = int(s.label_seq.max())
     in_sample = metrics.summary(s.y, fit.p_up(s.x))
+    code, committed = code_version()
     meta = ArtifactMeta(
         model_id=model_id,
         model_version=f"{datetime.fromtimestamp(end / 1000, UTC):%Y%m%d}-{digest[:8]}",
@@ -106,7 +149,7 @@ def train(
                 },
             },
         },
-        code_version=code_version(),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        code_version=code,
+        created_at=committed or iso(int(time.time()) * 1000),
     )
     return Trained(meta=meta, coef=fit.coef, intercept=fit.intercept, report=report)

@@ -1,4 +1,5 @@
-"""Pure decisions of the stage: coalescing, outcome scoring, alerts and cooldown."""
+"""Pure decisions of the stage: coalescing and the owed marker, outcome scoring by
+seq, alerts and cooldown."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pytest
 
 from tickcast.predict import alerts, coalesce, scoring
-from tickcast.predict.plan import BarFacts, BarReads, plan_bar
+from tickcast.predict.barplan import BarFacts, BarReads, plan_bar, previous
 
 RULES = alerts.Rules(
     confidence=0.6, rsi_overbought=70, rsi_oversold=30, cooldown_ms=5000, stale_bars=5
@@ -27,8 +28,8 @@ def pred(
     }
 
 
-def hist(seq: int, close: float, **fields: object) -> dict[str, object]:
-    return {"seq": seq, "bar": {"c": close}, **fields}
+def hist(seq: int, close: float, interval_s: int = 10, **fields: object) -> dict[str, object]:
+    return {"seq": seq, "interval_s": interval_s, "bar": {"c": close}, **fields}
 
 
 @pytest.mark.parametrize(
@@ -45,28 +46,66 @@ def test_latest_write_decision(cur_seq, cur_updated, seq, now, expected) -> None
     assert coalesce.decide(cur_seq, cur_updated, seq, now, 1000) == expected
 
 
-def test_pending_keeps_the_newest_skipped_bar_until_settled() -> None:
-    p = coalesce.Pending()
-    p.hold("A", 2, {"seq": 2}, due_ms=100)
-    p.hold("A", 1, {"seq": 1}, due_ms=50)  # an older one never replaces a newer one
-    p.hold("B", 7, {"seq": 7}, due_ms=300)
-    assert [h.seq for h in p.due(100)] == [2]
-    assert p.due(100, exclude="A") == []
-    p.settled("A", 1)
-    assert p.get("A") is not None  # 2 is still owed
-    p.settled("A", 3)
-    assert p.get("A") is None and len(p) == 1
+def owed(seq: int, due: int = 0) -> coalesce.Owed:
+    return coalesce.Owed("A", seq, due, {"seq": seq, "updated_at": 0})
+
+
+def test_a_skipped_bar_is_owed_durably_and_the_marker_holds_the_newest() -> None:
+    def plan(cur: int | None, updated: int | None, seq: int, marker: coalesce.Owed | None):
+        return coalesce.plan_latest(
+            symbol="A",
+            seq=seq,
+            latest={"seq": seq, "updated_at": 5000},
+            current_seq=cur,
+            current_updated_ms=updated,
+            owed=marker,
+            now_ms=5000,
+            min_interval_ms=1000,
+        )
+
+    skipped = plan(4, 4500, 5, None)  # written 0.5 s ago: too soon
+    assert skipped.decision == "recent" and skipped.marker == "set"
+    assert skipped.owed == coalesce.Owed("A", 5, 5500, {"seq": 5, "updated_at": 5000})
+    assert plan(4, 4500, 6, owed(5)).marker == "set"  # a newer skipped bar replaces it
+    assert plan(4, 4500, 5, owed(6)).marker == "keep"  # an older one never does
+    wrote = plan(4, 3000, 7, owed(6))
+    assert (wrote.decision, wrote.marker, wrote.doc["seq"]) == ("write", "delete", 7)
+    late = plan(4, 3000, 5, owed(6))  # a late bar writes what is owed, not itself
+    assert (late.decision, late.marker, late.doc) == (
+        "write",
+        "delete",
+        {"seq": 6, "updated_at": 5000},
+    )
+    assert plan(8, 3000, 5, owed(9)).marker == "keep"  # older than the latest: history only
+
+
+@pytest.mark.parametrize(
+    ("cur_seq", "cur_updated", "marker", "expected"),
+    [
+        (4, 0, None, "none"),
+        (4, 0, owed(5), "write"),
+        (4, 4500, owed(5), "recent"),  # another write 0.5 s ago: later
+        (5, 0, owed(5), "done"),  # the latest already holds it
+        (6, 0, owed(5), "done"),
+        (None, None, owed(5), "write"),
+    ],
+)
+def test_settling_an_owed_write(cur_seq, cur_updated, marker, expected) -> None:
+    assert coalesce.settle(cur_seq, cur_updated, marker, 5000, 1000) == expected
 
 
 def test_a_prediction_is_scored_at_the_end_of_its_own_horizon() -> None:
-    previous = [  # newest first: 1 and 2 bars before the bar at seq 30
-        hist(20, 10.0, prediction=pred(0.7, horizon=2)),
+    previous = [  # 1 and 2 intervals (of 10 s) before the bar at seq 30_000
+        hist(20_000, 10.0, prediction=pred(0.7, horizon=2)),
         hist(
-            10, 8.0, prediction=pred(0.7, horizon=2), shadow=pred(0.4, "down", horizon=2, model="c")
+            10_000,
+            8.0,
+            prediction=pred(0.7, horizon=2),
+            shadow=pred(0.4, "down", horizon=2, model="c"),
         ),
     ]
-    due = scoring.due(30, 9.0, previous)
-    assert [(d.seq, d.role) for d in due] == [(10, "prediction"), (10, "shadow")]
+    due = scoring.due(30_000, 9.0, previous)
+    assert [(d.seq, d.role) for d in due] == [(10_000, "prediction"), (10_000, "shadow")]
     live, shadow = due
     assert live.outcome.log_return == pytest.approx(math.log(9 / 8)) and live.outcome.up
     assert live.score.hit and not shadow.score.hit
@@ -74,11 +113,25 @@ def test_a_prediction_is_scored_at_the_end_of_its_own_horizon() -> None:
     assert live.score.log_loss == pytest.approx(-math.log(0.7))
 
 
+def test_scoring_is_by_seq_not_by_position() -> None:
+    made = hist(10_000, 8.0, prediction=pred(0.7, horizon=1))
+    # The bar after a gap is not the bar one interval later: nothing to score.
+    assert scoring.matured(made, hist(30_000, 9.0)) == []
+    assert scoring.matured(made, hist(20_000, 9.0))[0].outcome.seq == 20_000
+    # Position does not matter either: another document in between changes nothing.
+    assert [d.seq for d in scoring.due(20_000, 9.0, [hist(15_000, 1.0), made])] == [10_000]
+    two = hist(10_000, 8.0, prediction=pred(0.7, horizon=2))
+    assert scoring.matured(two, hist(20_000, 9.0)) == []
+    assert [d.outcome.seq for d in scoring.matured(two, hist(30_000, 9.0))] == [30_000]
+    # What the stored copy already scored is never scored again.
+    assert scoring.matured(made, hist(20_000, 9.0), done={"prediction"}) == []
+
+
 def test_a_scored_prediction_is_never_scored_again() -> None:
     done = hist(10, 8.0, prediction=pred(0.7), score={"prediction": {"hit": True}})
-    assert scoring.due(20, 9.0, [done]) == []
-    assert scoring.due(20, 9.0, [hist(10, 8.0, prediction=None)]) == []  # not ready: nothing
-    flat = scoring.due(20, 8.0, [hist(10, 8.0, prediction=pred(0.6))])[0]
+    assert scoring.due(10_010, 9.0, [done]) == []
+    assert scoring.due(10_010, 9.0, [hist(10, 8.0, prediction=None)]) == []  # not ready
+    flat = scoring.due(10_010, 8.0, [hist(10, 8.0, prediction=pred(0.6))])[0]
     assert not flat.outcome.up and not flat.score.hit  # no move counts as not up
 
 
@@ -119,23 +172,72 @@ def test_stale_feed_names_the_last_bar_before_the_silence() -> None:
     assert s is not None and (s.seq, s.value, s.threshold) == (1000, 5.0, 5.0)
 
 
+def bar(seq: int, close: float, ready: bool, features, prediction) -> BarFacts:
+    history = {
+        "symbol": "A",
+        "seq": seq,
+        "interval_s": 1,
+        "bar": {"c": close},
+        "prediction": prediction,
+        "updated_at": seq,
+    }
+    return BarFacts("A", seq, 1000, close, ready, features, history, dict(history))
+
+
 def test_plan_combines_the_decisions_of_one_bar(features: dict[str, float | None]) -> None:
+    before = hist(9000, 10.0, interval_s=1, prediction=pred(0.3, "down"))
     reads = BarReads(
-        latest_seq=9000,
-        latest_updated_ms=99_500,
-        previous=[hist(9000, 10.0, prediction=pred(0.3, "down"))],
-        last_alerts={},
+        latest={"seq": 9000, "updated_at": 99_500},
+        earlier={9000: before},
+        previous=before,
     )
-    bar = BarFacts("A", 10_000, 1000, 10.5, True, features, pred(0.8, "up"))
-    plan = plan_bar(reads, bar, now_ms=100_000, min_interval_ms=1000, rules=RULES)
-    assert plan.latest == "recent" and plan.latest_due_ms == 100_500
+    plan = plan_bar(
+        reads,
+        bar(10_000, 10.5, True, features, pred(0.8, "up")),
+        now_ms=100_000,
+        min_interval_ms=1000,
+        rules=RULES,
+    )
+    assert plan.latest.decision == "recent" and plan.latest.owed.due_ms == 100_500
     assert [d.seq for d in plan.scores] == [9000] and not plan.scores[0].score.hit
     assert {a.kind for a in plan.alerts} == {"high_confidence", "direction_flip"}
-    gap = BarFacts("A", 20_000, 1000, 10.5, False, {}, None)
+    gap = bar(20_000, 10.5, False, {}, None)
     plan = plan_bar(reads, gap, now_ms=200_000, min_interval_ms=1000, rules=RULES)
-    assert plan.latest == "write" and [(a.kind, a.seq) for a in plan.alerts] == [
+    assert plan.latest.decision == "write" and [(a.kind, a.seq) for a in plan.alerts] == [
         ("stale_feed", 9000)
     ]
+    assert plan.scores == []  # 9000's horizon ended at 10_000, not at the bar after the gap
+
+
+def test_a_bar_scores_its_own_prediction_when_the_later_bar_came_first(
+    features: dict[str, float | None],
+) -> None:
+    later = hist(11_000, 11.0, interval_s=1)
+    own = bar(10_000, 10.0, True, features, pred(0.8, "up"))
+    plan = plan_bar(
+        BarReads(later={11_000: later}), own, now_ms=0, min_interval_ms=1000, rules=RULES
+    )
+    assert [(d.seq, d.role, d.outcome.seq, d.score.hit) for d in plan.scores] == [
+        (10_000, "prediction", 11_000, True)
+    ]
+    stored = {**own.history, "score": {"prediction": {"hit": True}}}  # a redelivery
+    again = plan_bar(
+        BarReads(later={11_000: later}, own=stored),
+        own,
+        now_ms=0,
+        min_interval_ms=1000,
+        rules=RULES,
+    )
+    assert again.scores == []
+
+
+def test_the_previous_bar_comes_from_reads_by_id_unless_a_late_bar_follows_a_gap() -> None:
+    one_before = {"seq": 9000}
+    assert previous(10_000, 1000, None, None, {9000: one_before}) == (True, one_before)
+    assert previous(10_000, 1000, None, None, {}) == (True, None)  # the first bar
+    latest, marker = {"seq": 5000}, owed(7000)
+    assert previous(10_000, 1000, latest, marker, {}) == (True, marker.latest)  # gap after 7000
+    assert previous(10_000, 1000, {"seq": 12_000}, None, {}) == (False, None)  # ask a query
 
 
 def test_a_bar_without_a_positive_interval_is_bad_input() -> None:
