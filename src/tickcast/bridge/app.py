@@ -295,8 +295,12 @@ async def _recheck_keys(b: Bridge) -> None:
     distinct key with open connections on this instance, whatever the listener does.
     """
     loop = asyncio.get_running_loop()
+    last = time.monotonic()
     while True:
-        await asyncio.sleep(b.key_recheck_s)
+        await asyncio.sleep(min(b.key_recheck_s, SWEEP_S))
+        if time.monotonic() - last < b.key_recheck_s:
+            continue
+        last = time.monotonic()
         key_ids = sorted(b.hub.by_api_key)
         if not key_ids:
             continue
