@@ -65,20 +65,19 @@ class Committed:
 
 
 def _score_updates(dues: list[Due]) -> dict[int, dict[str, Any]]:
-    """One update per scored history document (a commit writes each document once)."""
+    """One update per scored history document (a commit writes each document once).
+
+    Each `score.<role>` carries its own `outcome`: the live and the shadow model
+    may have different horizons, so different realising bars. The top-level
+    `outcome` is the live prediction's.
+    """
     out: dict[int, dict[str, Any]] = {}
     for d in dues:
-        upd = out.setdefault(
-            d.seq,
-            {
-                "outcome": {
-                    "seq": d.outcome.seq,
-                    "log_return": d.outcome.log_return,
-                    "up": d.outcome.up,
-                }
-            },
-        )
-        upd[f"score.{d.role}"] = d.score.document()
+        upd = out.setdefault(d.seq, {})
+        o = {"seq": d.outcome.seq, "log_return": d.outcome.log_return, "up": d.outcome.up}
+        upd[f"score.{d.role}"] = {**d.score.document(), "outcome": o}
+        if d.role == "prediction":
+            upd["outcome"] = o
     return out
 
 
@@ -88,10 +87,12 @@ def _own_score_fields(dues: list[Due]) -> dict[str, Any]:
     if not fields:
         return {}
     (upd,) = fields.values()
-    return {
-        "outcome": upd["outcome"],
-        "score": {k.removeprefix("score."): v for k, v in upd.items() if k.startswith("score.")},
+    own: dict[str, Any] = {
+        "score": {k.removeprefix("score."): v for k, v in upd.items() if k.startswith("score.")}
     }
+    if "outcome" in upd:
+        own["outcome"] = upd["outcome"]
+    return own
 
 
 def _model_increments(dues: list[Due]) -> dict[str, dict[str, Any]]:
