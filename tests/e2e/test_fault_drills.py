@@ -50,6 +50,7 @@ def stack(stack_ports: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         extra_env={
             "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/2",
             "TICKCAST_WS_WATCHDOG_INTERVAL_S": "1",
+            "TICKCAST_VWAP_ANCHOR": "bar",  # replayed bars: each its own session, as the demo
         },
     )
     st.start()

@@ -35,7 +35,12 @@ def stack(stack_ports, tmp_path_factory) -> Iterator[LocalStack]:
         ports=ports,
         project="tickcast-e2e",
         bar_seconds=1,
-        extra_env={"TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/1"},
+        # Bars replayed at today's time never cross a 09:30 New York session start:
+        # each is its own VWAP session, as in the demo.
+        extra_env={
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/1",
+            "TICKCAST_VWAP_ANCHOR": "bar",
+        },
     )
     st.start()
     try:

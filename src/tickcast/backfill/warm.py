@@ -52,7 +52,7 @@ class Warmer:
         ticks = self._pending.pop(symbol, [])
         rec = self.records.get(symbol)
         if rec is None:
-            rec = self.records[symbol] = Record(self._s, None)
+            rec = self.records[symbol] = Record(self._s, None, symbol=symbol)
             self.summary[symbol] = Warmed(symbol)
         self.summary[symbol].ticks += len(ticks)
         self._bars(symbol, rec.bars.add(ticks))  # order within a chunk does not matter

@@ -290,6 +290,7 @@ def running_stack(
             "TICKCAST_LOG_LEVEL": os.environ.get("TICKCAST_BENCH_LOG_LEVEL", "WARNING"),
             "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/{7 if name == 'null' else 8}",
             "TICKCAST_BAR_GRACE_MS": str(args.grace_ms),
+            "TICKCAST_VWAP_ANCHOR": "bar",  # replayed bars: each its own session, as the demo
         },
     )
     stack.start()

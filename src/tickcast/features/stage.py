@@ -48,14 +48,19 @@ def _store(url: str, ttl_s: int) -> StateStore:
 class Record:
     """The decoded state record of one (symbol, interval)."""
 
-    def __init__(self, s: Settings, raw: dict[str, Any] | None, lost: bool = False) -> None:
+    def __init__(
+        self, s: Settings, raw: dict[str, Any] | None, lost: bool = False, symbol: str | None = None
+    ) -> None:
         if raw is not None and raw.get("v") != RECORD_VERSION:
             raw, lost = None, True  # an unknown schema is treated like lost state: warm up again
         raw = raw or {}
         # Kept until the indicators are warm again, so every bar until then says why.
         self.lost: bool = lost or bool(raw.get("lost", False))
         self.bars = BarState.from_record(s.bar_ms, s.bar_grace_ms, raw.get("bars", {}))
-        self.features = FeatureSet.from_state(raw["ind"]) if "ind" in raw else FeatureSet()
+        # The symbol decides the session VWAP's anchor (equities, crypto, FX).
+        self.features = (
+            FeatureSet.from_state(raw["ind"], symbol) if "ind" in raw else FeatureSet(symbol)
+        )
         self.arrived_ms: int = int(raw.get("arrived_ms", 0))  # wall time of the last ticks
 
     def dump(self) -> dict[str, Any]:
@@ -81,11 +86,13 @@ class _Decoded:
     def __init__(self) -> None:
         self._by_key: dict[str, tuple[dict[str, Any], Record]] = {}
 
-    def take(self, key: str, s: Settings, raw: dict[str, Any] | None, lost: bool) -> Record:
+    def take(
+        self, key: str, s: Settings, raw: dict[str, Any] | None, lost: bool, symbol: str
+    ) -> Record:
         hit = self._by_key.pop(key, None)
         if hit is not None and raw is not None and hit[0] is raw:
             return hit[1]
-        return Record(s, raw, lost)
+        return Record(s, raw, lost, symbol)
 
     def put(self, key: str, raw: dict[str, Any], rec: Record) -> dict[str, Any]:
         self._by_key[key] = (raw, rec)
@@ -158,7 +165,7 @@ def apply_ticks(
     stepped: list[BarState] = []  # the bars of the step about to be committed
 
     def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any], list[bytes]]:
-        rec = _decoded.take(key, s, raw, lost)
+        rec = _decoded.take(key, s, raw, lost, symbol)
         late_before = rec.bars.late
         index = store.trade_index(symbol, s.bar_seconds, list(rec.bars.open)) if amends else None
         # Order within a message does not matter, except for ties without a seq.
@@ -240,7 +247,7 @@ def _advance(
 ) -> int:
     def step(raw: dict[str, Any] | None, lost: bool) -> tuple[dict[str, Any] | None, list[bytes]]:
         # None: nothing to do, so nothing is written.
-        rec = Record(s, raw, lost)
+        rec = Record(s, raw, lost, symbol)
         if raw is None:
             return (rec.dump() if lost else None), []  # a lost record stays marked lost
         if queued_ms > rec.bars.watermark_ns // NS_PER_MS:

@@ -206,6 +206,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise StackError("--duration must be positive")
     stack = stack_from_args(args, root)
+    # Each demo bar is one trading day of the real series: each is its own VWAP session.
+    stack.extra_env.setdefault("TICKCAST_VWAP_ANCHOR", "bar")
     with stack_running(stack):
         return demo.run(stack, duration_s=args.duration, synthetic=args.synthetic)
 
