@@ -115,6 +115,63 @@ def test_a_trade_becomes_a_prediction_on_a_websocket_client(stack: LocalStack) -
     assert seqs == sorted(seqs), "updates arrived out of order"
 
 
+def test_a_crypto_pair_flows_end_to_end_under_any_spelling(stack: LocalStack) -> None:
+    """Polygon crypto trades (`XT`, pair `BTC-USD`: https://polygon.io/docs/crypto/ws_crypto_xt)
+    through ingest, features and predict to Firestore's `symbols/BTC-USD`, and to a client
+    that subscribed with Alpaca's spelling `BTC/USD`."""
+    env = stack.env()
+    s = Settings.from_env(env)
+    now_ms = time.time_ns() // 1_000_000
+    start = now_ms - now_ms % 1000 - (BARS + 2) * 1000  # whole past seconds: bars close at once
+    frames = [
+        [
+            {
+                "ev": "XT",
+                "pair": "BTC-USD",
+                "p": 40_000.0 + i * 10 + k,
+                "s": 0.25,
+                "t": start + i * 1000 + k * 200,
+                "c": [1 + k % 2],
+                "i": str(i * 10 + k),
+                "x": 1,
+            }
+            for k in range(3)
+        ]
+        for i in range(BARS)
+    ]
+
+    async def scenario() -> list[dict]:
+        got: list[dict] = []
+        async with websockets.connect(env["TICKCAST_WS_URL"]) as ws:
+            assert orjson.loads(await ws.recv())["type"] == "welcome"
+            await ws.send(
+                orjson.dumps({"type": "subscribe", "channel": "bars", "symbol": "BTC/USD"}).decode()
+            )
+            ack = orjson.loads(await ws.recv())
+            assert ack["type"] == "subscribed" and ack["symbols"] == ["BTC-USD"]
+            for frame in frames:
+                await asyncio.to_thread(publish, s, "raw", [(orjson.dumps(frame), "", {})])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(got) < BARS - 1:
+                msg = orjson.loads(
+                    await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.monotonic()))
+                )
+                if msg["type"] in ("bar", "prediction") and msg.get("symbol") == "BTC-USD":
+                    got.append(msg)
+        return got
+
+    got = asyncio.run(scenario())
+    assert got, "no crypto bar reached the WebSocket client"
+    bar = got[0]["data"]["bar"]
+    i = (bar["t"] - start) // 1000
+    assert (bar["o"], bar["c"], bar["n"]) == (40_000.0 + i * 10, 40_002.0 + i * 10, 3)
+    assert bar["v"] == pytest.approx(0.75)
+    from google.cloud import firestore
+
+    doc = firestore.Client(project=stack.project).document("symbols/BTC-USD").get()
+    assert doc.exists and doc.get("symbol") == "BTC-USD"
+
+
 def _index(messages: list[tuple[float, bytes]], doc: dict) -> int:
     """Which replayed row built the bar in `doc`: rows fill consecutive 1 s bars."""
     first = orjson.loads(messages[0][1])[0]
