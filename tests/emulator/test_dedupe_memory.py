@@ -179,3 +179,20 @@ def test_redelivery_semantics_are_kept(db: redis.Redis) -> None:
     d.done("first")
     assert d.claim(ids, "first", events) is None, "published: a redelivery is a no-op"
     assert d.claim(["q"], "first", [("AAPL", 0)]) is None, "also when it holds only quotes"
+
+
+def test_scripts_are_loaded_again_after_redis_forgets_them(db: redis.Redis) -> None:
+    """A restart or failover empties Redis's script cache: the pipelined EVALSHAs
+    (ingest's claims, features' commit) load their scripts and send again."""
+    from tickcast.features.store import StateStore
+    from tickcast.ingest.dedupe import Deduper
+
+    d, store = Deduper(db, 60), StateStore(db, 60)
+    ms = T0 // 1_000_000
+    for n in range(2):
+        db.script_flush()
+        assert d.claim([f"t{n}"], f"m{n}", [("AAPL", ms)]) == [True]
+        db.script_flush()
+        applied, _ = store.apply_batch("AAPL", 1, f"b{n}", lambda r, lost: ({"v": 2}, []), ms)
+        assert applied
+    assert d.claim(["t0"], "other", [("AAPL", ms)]) == [False]

@@ -169,6 +169,9 @@ def test_ingest_claims_across_nodes(client: Any) -> None:
     assert {s: v[0] for s, v in got.items()} == {s: ms + 1400 for s in symbols}
     d.done("m1")
     assert d.claim(ids, "m1", events) is None
+    # A failover empties the script cache: the scripts are loaded again on their own.
+    client.script_flush()
+    assert d.claim(["after-flush"], "m3", [(symbols[-1], ms)]) == [True]
 
 
 def test_features_state_across_nodes(
