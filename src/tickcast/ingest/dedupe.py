@@ -32,16 +32,19 @@ symbol in one second whose 64-bit digests agree: about n²/2⁶⁵ for n ticks i
 that second, never in practice.
 
 Why a 15-minute window (the default) is enough: neither Alpaca's nor Polygon's
-WebSocket stream replays history on reconnect, so duplicates come from (a) a feed
-connector re-fetching the gap over REST after a reconnect (ticks of the last
-seconds to minutes, sent right away), (b) redundant connectors on the same
-stream (duplicates milliseconds apart), (c) a publisher retrying a publish whose
-answer was lost (the Pub/Sub client retries for at most 600 s by default), and
-(d) Pub/Sub redelivering the same message within its ack deadline and backoff
-(at most 600 s each; covered by the same window for `done` marks). A resend later
-than that belongs to a bar that has closed, and features drops it as late; only a
-features backlog older than the window, or bars longer than it
-(`TICKCAST_BAR_SECONDS`), would let it count twice: raise the window then.
+WebSocket stream replays history on reconnect (tickcast's connectors, feeds/,
+do not refetch gaps either), so duplicates come from (a) a publisher retrying a
+publish whose answer was lost: feeds/publisher.py retries after a backoff capped
+at TICKCAST_FEED_PUBLISH_BACKOFF_MAX_S (10 s by default, at most 600 s), the
+Pub/Sub client's own retries give up after 600 s; (b) two connectors on one
+stream, as during a rollout (copies seconds apart); (c) a user's publisher
+refetching its gap over REST after a reconnect (right away); and (d) Pub/Sub
+redelivering the same message within its ack deadline and backoff (at most 600 s
+each; the same window for `done` marks). A resend later than that belongs to a
+bar that has closed, and features drops it as late; only a features backlog
+older than the window, bars longer than it (`TICKCAST_BAR_SECONDS`), or a
+publish that keeps failing for longer than it after its first copy got through,
+would let it count twice: raise the window then.
 
 Redis Cluster: each claim script declares only one symbol's claim hashes (one
 hash tag, one slot); the `done` mark and the in-flight hash are single keys
