@@ -65,9 +65,9 @@ def _package_version(name: str) -> str | None:
         return None
 
 
-def code_version() -> tuple[dict[str, str | None], str | None]:
+def code_version(root: Path | None = None) -> tuple[dict[str, str | None], str | None]:
     """The code a model is built from, and that code's commit time (None when dirty)."""
-    root = Path(__file__).resolve().parents[3]
+    root = root or Path(__file__).resolve().parents[3]
 
     def git(*argv: str) -> str:
         return subprocess.run(

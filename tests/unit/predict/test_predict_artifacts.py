@@ -185,3 +185,17 @@ def test_ensemble_by_name_blends_the_configured_models(tmp_path: Path) -> None:
     assert [c["weight"] for c in desc["components"]] == [0.25, 0.75]
     with pytest.raises(ModelUriError, match="TICKCAST_ENSEMBLE_MODELS"):
         Registry(live_uri="ensemble", ensemble_spec="builtin:baseline")
+
+
+def test_a_shadow_sharing_the_live_model_id_is_refused_and_the_live_one_served(
+    tmp_path: Path,
+) -> None:
+    v1, v2 = write(tmp_path, "lr-1", "v1", 0.2), write(tmp_path, "lr-2", "v2", -0.2)
+    reg = Registry(live_uri=str(v1), shadow_uri=str(v2))
+    assert reg.live().model_version == "v1"
+    assert reg.shadow() is None and reg.shadow_refused() == "shadow shares the live model_id 'lr'"
+    same = Registry(live_uri=str(v1), shadow_uri=str(v1))
+    assert same.shadow() is None and same.live().model_version == "v1"
+    other = Registry(live_uri=str(v1), shadow_uri="builtin:baseline")
+    shadow = other.shadow()
+    assert shadow is not None and shadow.model_id == "baseline" and other.shadow_refused() is None
