@@ -30,7 +30,7 @@ from tickcast.bridge.protocol import (
     error_frame,
     frame,
 )
-from tickcast.bridge.view import bar_data, client_doc
+from tickcast.bridge.view import alert_data, bar_data, client_doc
 
 _log = log.get("bridge")
 
@@ -302,7 +302,9 @@ class Hub:
         self._alert_marks[symbol] = mark
         subs = self.by_key.get(("alerts", symbol))
         if subs:
-            text = frame("alert", channel="alerts", symbol=symbol, seq=seq, id=doc_id, data=doc)
+            text = frame(
+                "alert", channel="alerts", symbol=symbol, seq=seq, id=doc_id, data=alert_data(doc)
+            )
             for s in list(subs):
                 s.send(text)
 

@@ -17,6 +17,7 @@ from typing import Any
 from tickcast.predict.document import latest
 
 BAR_FIELDS = ("symbol", "interval_s", "seq", "bar", "features", "ready", "reason")
+ALERT_HIDDEN = ("expire_at",)  # a TTL timestamp on alerts/{id} is storage's, not the client's
 
 
 def client_doc(doc: dict[str, Any]) -> dict[str, Any]:
@@ -27,3 +28,8 @@ def client_doc(doc: dict[str, Any]) -> dict[str, Any]:
 def bar_data(doc: dict[str, Any]) -> dict[str, Any]:
     """The `bars` channel's view: the bar and its features, no prediction."""
     return {k: doc.get(k) for k in BAR_FIELDS}
+
+
+def alert_data(doc: dict[str, Any]) -> dict[str, Any]:
+    """An `alerts/{id}` document as a client sees it."""
+    return {k: v for k, v in doc.items() if k not in ALERT_HIDDEN}

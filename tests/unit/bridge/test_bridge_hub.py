@@ -4,6 +4,7 @@ holes filled from history, alerts once, and a stuck client that only hurts itsel
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -186,3 +187,15 @@ def test_sweep_heartbeats_idle_clients_and_ends_aged_and_expired_ones() -> None:
     assert '"type":"heartbeat"' in pending(idle)[0]
     assert aged.close_code == 1001 and aged.closing
     assert expired.close_code == 4401 and "token_expired" in pending(expired)[0]
+
+
+def test_alert_frames_carry_no_ttl_field() -> None:
+    hub = Hub()
+    s = subscriber("c1")
+    hub.add(s)
+    hub.subscribe(s, ("alerts", "AAPL"))
+    expire = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    alert = {"symbol": "AAPL", "seq": 1000, "kind": "high_confidence", "expire_at": expire}
+    hub.on_alert("AAPL-1000-high_confidence", alert)
+    (text,) = pending(s)
+    assert '"kind":"high_confidence"' in text and "expire_at" not in text
