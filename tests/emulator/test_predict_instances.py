@@ -22,6 +22,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,31 @@ def test_out_of_order_bars_on_two_instances_are_scored_by_seq_exactly_once(
     assert "score" not in hist[seqs[5]]
     for mid in (model_id, model_id + "-c"):
         assert counts(db, mid) == (5, {"v1": 5}), f"{mid}: each matured prediction once"
+
+
+def test_concurrent_redeliveries_on_two_instances_score_each_prediction_once(
+    make: Make, symbol: str, tmp_path: Path
+) -> None:
+    """Each bar delivered to both instances at the same moment, bars in shuffled
+    order: the transactions that would score the same prediction conflict, and the
+    retry sees the score."""
+    model_id = f"cc{symbol.lower()}"
+    clock = Clock()
+    env = {"TICKCAST_MODEL_URI": save_model(tmp_path, model_id, "v1")}
+    a, db = make(clock, **env)
+    b, _ = make(clock, **env)
+    seqs = [T0_MS + 1000 * (i + 1) for i in range(4)]
+    msgs = [bar_msg(symbol, s, 10.0 + (i % 3) * 0.2) for i, s in enumerate(seqs)]
+    with ThreadPoolExecutor(4) as pool:
+        for i in (2, 0, 3, 1):  # each bar with its successor, twice each, all at once
+            clock.ms += 2000
+            both = [pool.submit(p.on_features, msgs[i]) for p in (a, b)]
+            nxt = [pool.submit(p.on_features, msgs[(i + 1) % 4]) for p in (b, a)]
+            for f in (*both, *nxt):
+                f.result()
+    assert counts(db, model_id) == (3, {"v1": 3})
+    hist = scored(db, symbol, seqs)
+    assert [h["outcome"]["seq"] for h in (hist[s] for s in seqs[:-1])] == seqs[1:]
 
 
 def test_gapped_bars_are_neither_mis_scored_nor_skipped(
