@@ -16,11 +16,11 @@ lets the ensemble blend models by pooling their log-odds.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from tickcast.schema import Factor, Prediction
+from tickcast.schema import Prediction
 
 FLAT_BAND = 0.05
 TOP_FACTORS = 5
@@ -78,15 +78,32 @@ def move_scale(features: Features, horizon_bars: int) -> float:
 
 
 def to_prediction(model: Model, logit: Logit) -> Prediction:
-    p_up = sigmoid(logit.value)
-    top = sorted(logit.contributions, key=lambda nc: -abs(nc[1]))[:TOP_FACTORS]
-    return Prediction(
-        model_id=model.model_id,
-        model_version=model.model_version,
-        horizon_bars=model.horizon_bars,
-        p_up=p_up,
-        direction=direction_of(p_up),
-        confidence=max(p_up, 1.0 - p_up),
-        expected_return=(2.0 * p_up - 1.0) * logit.move_scale,
-        factors=tuple(Factor(name=n, contribution=c) for n, c in top),
+    names = [n for n, _ in logit.contributions]
+    terms = [c for _, c in logit.contributions]
+    return prediction(model, logit.value, names, terms, logit.move_scale)
+
+
+# One call into pydantic-core with the factors as dicts: building each Factor
+# through its own __init__ first cost as much as the rest of a prediction.
+_validate_prediction = Prediction.__pydantic_validator__.validate_python
+
+
+def prediction(
+    model: Model, value: float, names: Sequence[str], terms: Sequence[float], scale: float
+) -> Prediction:
+    """The Prediction for a score `value` (log-odds) and its terms, `terms[i]` named `names[i]`."""
+    p_up = sigmoid(value)
+    keys = [-abs(c) for c in terms]  # largest magnitude first; a stable sort keeps ties in order
+    top = sorted(range(len(keys)), key=keys.__getitem__)[:TOP_FACTORS]
+    return _validate_prediction(  # type: ignore[no-any-return]
+        {
+            "model_id": model.model_id,
+            "model_version": model.model_version,
+            "horizon_bars": model.horizon_bars,
+            "p_up": p_up,
+            "direction": direction_of(p_up),
+            "confidence": max(p_up, 1.0 - p_up),
+            "expected_return": (2.0 * p_up - 1.0) * scale,
+            "factors": [{"name": names[i], "contribution": terms[i]} for i in top],
+        }
     )
