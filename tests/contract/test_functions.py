@@ -101,7 +101,8 @@ def test_ingest_redelivery_after_a_failed_publish_still_publishes(backends, pull
         raw, "alpaca", now_ns=1709562600 * 10**9, max_past_ns=10**18, max_future_ns=10**12
     )
     deduper = Deduper(clients.redis_client(settings().redis_url), 60)
-    assert deduper.claim([t.id for _, t in parsed.ticks], "crashed-once") == [True] * 3
+    events = [(sym, t.ts // 1_000_000) for sym, t in parsed.ticks]
+    assert deduper.claim([t.id for _, t in parsed.ticks], "crashed-once", events) == [True] * 3
 
     client = app_for("ingest")
     assert client.post("/", json=body).status_code == 200  # the redelivery

@@ -115,14 +115,15 @@ class Deduper:
         self._ttl = ttl_s
 
     def claim(
-        self, ids: Sequence[str], owner: str, events: Sequence[tuple[str, int]] = ()
+        self, ids: Sequence[str], owner: str, events: Sequence[tuple[str, int]]
     ) -> list[bool] | None:
         """Which of `ids` this message may publish; None if it already has. One round trip.
 
         `events[i]` = (symbol, event ms) of tick i; 0 ms for a tick no stage builds
         bars from (a quote): never claimed, published unless repeated in this
-        message. Without `events`, every tick is such a tick."""
-        events = events or [("", 0)] * len(ids)
+        message. Required: without them nothing could be claimed."""
+        if len(events) != len(ids):
+            raise ValueError("claim: one (symbol, event ms) per id")
         fresh = [False] * len(ids)
         first: set[tuple[str, str]] = set()
         # symbol -> ({event second: its 1-based index in KEYS}, [(tick, index, id digest)])
