@@ -79,6 +79,8 @@ BENCH_SUITES = {
     "all": "tickcast.bench.report",
     "features": "tickcast.bench.features",
     "indicators": "tickcast.bench.indicators",
+    "predict": "tickcast.bench.predict",
+    "dedupe": "tickcast.bench.dedupe",
     "bridge": "tickcast.bridge.bench",
     "e2e": "tickcast.bench.e2e",
     "floor": "tickcast.bench.floor",

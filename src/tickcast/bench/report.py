@@ -51,6 +51,24 @@ SUITES: tuple[Suite, ...] = (
         "bare round trip of the same payload. Targets are printed with PASS/MISS.",
     ),
     Suite(
+        "predict", "Predict: one prediction beside a bare numpy dot", "tickcast.bench.predict",
+        (), ("--calls", "2000", "--check", "200"),
+        "The stage's per-bar model path (registry lookup, features dict to the Prediction "
+        "object, no Firestore) for the live default logreg-daily and the ensemble, on "
+        "realistic feature vectors, beside numpy.dot of the same weights and standardised "
+        "inputs and the earlier per-call numpy path, interleaved call by call; p50/p99 per "
+        "call, every Prediction first checked identical to that numpy path. The target is "
+        "printed with PASS/MISS.",
+    ),
+    Suite(
+        "dedupe", "Ingest dedupe: Redis memory per tick/s, old scheme and new",
+        "tickcast.bench.dedupe",
+        (), ("--rate", "2000", "--seconds", "3", "--symbols", "50"),
+        "A synthetic Zipf feed of trades and quotes through the old dedupe scheme (a key per "
+        "tick id) and ingest's Deduper on a private redis-server: used_memory per tick/s of "
+        "steady state at each scheme's TTL.",
+    ),
+    Suite(
         "bridge", "ws_bridge fan-out", "tickcast.bridge.bench",
         ("--connections", "10000"), ("--connections", "200", "--rounds", "3", "--interval", "0.3"),
         "The real bridge app under uvicorn in a child process, N authenticated WebSocket "
