@@ -35,7 +35,7 @@ of a trivial script carrying a payload of the state record's size.
 
 With ``--redis-url``, use a database nothing else uses (e.g. ``/9``): the
 benchmark's symbols are unique to the run and their keys are deleted at the
-end, but the stage also writes the shared ``tickcast:progress:1`` hash.
+end, but the stage also keeps the shared ``tickcast:watermark:1`` sorted set (in the same pipeline).
 
 Exit status 0 when the benchmark ran, whether or not the targets were met.
 """
@@ -525,7 +525,7 @@ def run_stage_size(
     record: dict[str, Any] = {}
 
     def store_update() -> None:
-        # event_ms=0: the reference leaves the shared progress hash alone.
+        # event_ms=0: the reference leaves the shared watermark alone.
         store.update(scratch, BAR_SECONDS, lambda raw, lost: (record, None), now_ms, 0)
 
     for r in range(repeat):
