@@ -31,8 +31,9 @@ from tickcast.config import Settings
 pytestmark = pytest.mark.emulator
 
 HANG_GUARD_S = 60.0
-# What the listener gives on a healthy instance (docs/PROTOCOL.md states about a second).
-LISTENER_BOUND_S = 5.0
+# What the listener gives on a healthy instance: docs/PROTOCOL.md states about a second;
+# the margin is for an emulator sharing two busy cores with other suites.
+LISTENER_BOUND_S = 10.0
 
 
 class Instance:
@@ -181,8 +182,8 @@ def test_keys_deleted_while_the_listener_was_down_are_dropped_when_it_restarts(
     async def scenario() -> tuple[str | None, int | None, float]:
         ws = await open_socket(instance.server.url, token)
         await asyncio.to_thread(delete_while_down)
-        try:
-            return await asyncio.wait_for(closed_by_server(ws), LISTENER_BOUND_S)
+        try:  # a restarted watch first reads the whole collection: more than a change
+            return await asyncio.wait_for(closed_by_server(ws), HANG_GUARD_S / 2)
         finally:
             await ws.close()
 
