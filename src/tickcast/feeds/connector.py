@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
 import time
 from collections.abc import Callable
@@ -69,6 +70,7 @@ class Connector:
         session: Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
+        rng: random.Random | None = None,
     ) -> None:
         self.cfg = cfg
         self.name = cfg.feed_name
@@ -76,6 +78,7 @@ class Connector:
         self.session = session
         self.clock = clock
         self.wall_ns = wall_ns
+        self.rng = rng or random.Random()
         self.metrics = FeedMetrics(self.name)
         self.queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=cfg.queue_frames)
         self.publisher = FramePublisher(
@@ -224,7 +227,7 @@ class Connector:
     # -- the reader --------------------------------------------------------------------
 
     async def _read_forever(self) -> int:
-        backoff = Backoff(self.cfg.backoff_min_s, self.cfg.backoff_max_s)
+        backoff = Backoff(self.cfg.backoff_min_s, self.cfg.backoff_max_s, rng=self.rng)
         while not self._stop.is_set():
             floor = 0.0
             detail = ""

@@ -138,22 +138,35 @@ class FakeVendor:
         """A client message after the subscription (a resubscription, a heartbeat)."""
 
     async def _pump(self, conn: Conn) -> None:
-        while True:
-            item = await self.outbox.get()
-            if isinstance(item, Drop):
-                if item.abort:
-                    conn.ws.transport.abort()
-                else:
-                    await conn.ws.close(1011, "server going away")
-                return
-            try:
-                await conn.ws.send(item.decode())
-            except ConnectionClosed:
-                # Taken by a connection that is gone: the vendor does not resend it.
-                return
-            self.sent += 1
-            if self.send_delay_s:
-                await asyncio.sleep(self.send_delay_s)
+        closed = asyncio.create_task(conn.ws.wait_closed())
+        try:
+            while True:
+                getter = asyncio.create_task(self.outbox.get())
+                await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    return
+                if not await self._deliver(conn, getter.result()):
+                    return
+        finally:
+            closed.cancel()
+
+    async def _deliver(self, conn: Conn, item: bytes | Drop) -> bool:
+        if isinstance(item, Drop):
+            if item.abort:
+                conn.ws.transport.abort()
+            else:
+                await conn.ws.close(1011, "server going away")
+            return False
+        try:
+            await conn.ws.send(item.decode())
+        except ConnectionClosed:
+            # Taken by a connection that is gone: the vendor does not resend it.
+            return False
+        self.sent += 1
+        if self.send_delay_s:
+            await asyncio.sleep(self.send_delay_s)
+        return True
 
     async def recv_json(self, conn: Conn, timeout_s: float) -> Any:
         msg = orjson.loads(await asyncio.wait_for(conn.ws.recv(), timeout_s))
@@ -182,6 +195,8 @@ class FakeAlpaca(FakeVendor):
         self.key, self.secret = key, secret
         self.max_connections = max_connections
         self.auth_timeout_s = auth_timeout_s
+        self.refuse = 0  # the next N logins hit the connection limit (another session holds it)
+        self.ack_subscribe = True
 
     async def _error(self, conn: Conn, code: int, msg: str) -> bool:
         await _send(conn, [{"T": "error", "code": code, "msg": msg}])
@@ -200,12 +215,16 @@ class FakeAlpaca(FakeVendor):
             return await self._error(conn, 401, "not authenticated")
         if (msg.get("key"), msg.get("secret")) != (self.key, self.secret):
             return await self._error(conn, 402, "auth failed")
-        if len(self.active()) >= self.max_connections:
+        if len(self.active()) >= self.max_connections or self.refuse > 0:
+            self.refuse = max(0, self.refuse - 1)
             return await self._error(conn, 406, "connection limit exceeded")
         await _send(conn, [{"T": "success", "msg": "authenticated"}])
         msg = await self.recv_json(conn, self.auth_timeout_s)
         if not isinstance(msg, dict) or msg.get("action") != "subscribe":
             return await self._error(conn, 400, "invalid syntax")
+        if not self.ack_subscribe:  # a server that never confirms: the client must give up
+            await conn.ws.wait_closed()
+            return False
         await self._ack(conn, msg)
         return True
 
@@ -233,6 +252,7 @@ class FakePolygon(FakeVendor):
         self.key = key
         self.max_connections = max_connections
         self.auth_timeout_s = auth_timeout_s
+        self.refuse = 0  # the next N sessions are evicted with max_connections
 
     @staticmethod
     def _status(status: str, message: str) -> list[dict[str, str]]:
@@ -259,7 +279,8 @@ class FakePolygon(FakeVendor):
         params = [p.strip() for p in str(msg.get("params", "")).split(",") if p.strip()]
         for p in params:
             await _send(conn, self._status("success", f"subscribed to: {p}"))
-        if len(self.active()) >= self.max_connections:
+        if len(self.active()) >= self.max_connections or self.refuse > 0:
+            self.refuse = max(0, self.refuse - 1)
             await _send(
                 conn,
                 self._status(
