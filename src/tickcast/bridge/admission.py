@@ -69,15 +69,15 @@ class TokenBucket:
             return True
         return False
 
-    def take_up_to(self, n: int) -> int:
-        """As many of `n` whole tokens as are there (0 when none is)."""
+    def available(self) -> int:
+        """Whole tokens there now (0 when the bucket is empty or overspent)."""
         self._refill()
-        got = max(0, min(n, int(self._tokens)))
-        self._tokens -= got
-        return got
+        return max(0, int(self._tokens))
 
-    def give_back(self, n: int) -> None:
-        self._tokens = min(self.capacity, self._tokens + n)
+    def spend(self, n: float) -> None:
+        """Take `n` tokens, even if that leaves the bucket below zero (charged after use)."""
+        self._refill()
+        self._tokens -= n
 
     @property
     def full(self) -> bool:

@@ -235,7 +235,7 @@ def create_app(
     ) -> list[dict[str, Any]]:
         symbol = readable(who, symbol)
         # History pages spend the credential's replay budget, like `since` replays.
-        granted = b.replay.grant(None, who.id, limit)
+        granted = min(limit, b.replay.available(None, who.id))
         if granted == 0:
             b.metrics.rejections.labels("replay_budget_exceeded").inc()
             raise HTTPException(
@@ -246,7 +246,7 @@ def create_app(
             )
         loop = asyncio.get_running_loop()
         docs = await loop.run_in_executor(b.replays, data.history, symbol, after, None, granted)
-        b.replay.give_back(None, who.id, granted - len(docs))
+        b.replay.spend(None, who.id, len(docs))
         return [client_doc(d) for d in docs]
 
     @app.get("/v1/symbols/{symbol:path}")

@@ -67,22 +67,24 @@ class ReplayBudgets:
             self._credentials[principal_id] = bucket
         return bucket
 
-    def grant(self, connection: TokenBucket | None, principal_id: str, n: int) -> int:
-        """How many of `n` documents may be read now (both budgets spent by that many)."""
-        own = connection.take_up_to(n) if connection is not None else n
-        got = self._credential(principal_id).take_up_to(own)
-        if connection is not None and own > got:
-            connection.give_back(own - got)
-        if got < n:
+    def available(self, connection: TokenBucket | None, principal_id: str) -> int:
+        """How many documents may be read now: the smaller of the two budgets."""
+        credential = self._credentials.get(principal_id)
+        n = credential.available() if credential is not None else self.limits.credential_burst
+        if connection is not None:
+            n = min(n, connection.available())
+        if n <= 0:
             self.refused += 1
-        return got
+        return max(0, n)
 
-    def give_back(self, connection: TokenBucket | None, principal_id: str, n: int) -> None:
-        """Documents granted but not there to read (the end of the history)."""
+    def spend(self, connection: TokenBucket | None, principal_id: str, n: int) -> None:
+        """Charge `n` documents read. Charged after the read, for what was there: a replay
+        of three missed bars costs three, whatever page size it asked for. Reads in flight
+        at once may overspend by a page each; the buckets go below zero and refill."""
         if n > 0:
             if connection is not None:
-                connection.give_back(n)
-            self._credential(principal_id).give_back(n)
+                connection.spend(n)
+            self._credential(principal_id).spend(n)
 
     def prune(self) -> None:
         """A full bucket is the same as none: forget it (memory stays bounded by active

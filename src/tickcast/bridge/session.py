@@ -297,23 +297,23 @@ class Session:
         try:
             while sent < cap:
                 want = min(history.MAX_LIMIT, cap - sent)
-                page = budgets.grant(self._replay_budget, sub.principal.id, want)
-                if page == 0:
-                    self.b.metrics.rejections.labels("replay_budget_exceeded").inc()
-                    sub.send(
-                        error_frame(
-                            "replay_budget_exceeded",
-                            f"replayed {sent} updates of {symbol} after {since}: the replay "
-                            f"budget ({budgets.limits.describe()}) is spent; live updates "
-                            f"follow, resume the rest later",
-                        )
-                    )
-                    return
                 async with self._reads:  # a connection's pages queue behind each other only
+                    page = min(want, budgets.available(self._replay_budget, sub.principal.id))
+                    if page == 0:
+                        self.b.metrics.rejections.labels("replay_budget_exceeded").inc()
+                        sub.send(
+                            error_frame(
+                                "replay_budget_exceeded",
+                                f"replayed {sent} updates of {symbol} after {since}: the replay "
+                                f"budget ({budgets.limits.describe()}) is spent; live updates "
+                                f"follow, resume the rest later",
+                            )
+                        )
+                        return
                     docs = await loop.run_in_executor(
                         self.b.replays, self.b.source.history, symbol, cursor, None, page
                     )
-                budgets.give_back(self._replay_budget, sub.principal.id, page - len(docs))
+                    budgets.spend(self._replay_budget, sub.principal.id, len(docs))
                 for doc in docs:
                     await sub.wait_room()
                     if key not in sub.subs or sub.closing:
@@ -428,6 +428,8 @@ class Session:
             )
 
     def _drop(self, sub: Subscriber, keys: list[Key], reason: str, message: str) -> None:
+        if not keys:
+            return
         by_channel: dict[str, list[str]] = {}
         for key in keys:
             self.b.hub.unsubscribe(sub, key)

@@ -105,6 +105,27 @@ def test_a_credential_s_budget_is_shared_by_its_connections_and_rest(
         assert page.status_code == 429 and "replay_budget_exceeded" in page.text
 
 
+def test_a_budget_is_spent_by_documents_read_not_by_pages_asked_for() -> None:
+    # 40 symbols missed one bar each: 40 documents, well within a budget of 50, although
+    # every replay asks for a page of up to 1000.
+    source = MemorySource()
+    symbols = [f"S{i:02d}" for i in range(40)]
+    for sym in symbols:
+        for seq in (1000, 2000):
+            source.put("symbols", sym, prediction_doc(sym, seq))
+    with started(source, ReplayLimits(connection_burst=50, connection_rate=0.001)) as client:
+        ready(client)
+        with client.websocket_connect("/ws") as ws:
+            ws.receive_json()
+            since = dict.fromkeys(symbols, 1000)
+            ws.send_json({"type": "subscribe", "symbols": symbols, "since": since})
+            assert ws.receive_json()["type"] == "subscribed"
+            frames = [ws.receive_json() for _ in range(40)]
+    source.close()
+    assert [f["type"] for f in frames] == ["prediction"] * 40
+    assert sorted(f["symbol"] for f in frames) == symbols
+
+
 def test_rest_history_spends_the_budget_and_a_short_page_is_still_a_page(
     source: MemorySource,
 ) -> None:
