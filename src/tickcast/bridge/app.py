@@ -212,6 +212,7 @@ def create_app(
             "conflated": sum(s.outbox.conflated for s in subs),
             "slow_drops": hub.slow_drops,
             "listener_restarts": sum(lst.restarts for lst in b.listeners),
+            "replays_refused": b.replay.refused,
         }
 
     @app.get("/metrics", include_in_schema=False)
