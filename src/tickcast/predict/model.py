@@ -93,6 +93,7 @@ def prediction(
 ) -> Prediction:
     """The Prediction for a score `value` (log-odds) and its terms, `terms[i]` named `names[i]`."""
     p_up = sigmoid(value)
+    p_down = 1.0 - p_up
     keys = [-abs(c) for c in terms]  # largest magnitude first; a stable sort keeps ties in order
     top = sorted(range(len(keys)), key=keys.__getitem__)[:TOP_FACTORS]
     return _validate_prediction(  # type: ignore[no-any-return]
@@ -102,7 +103,7 @@ def prediction(
             "horizon_bars": model.horizon_bars,
             "p_up": p_up,
             "direction": direction_of(p_up),
-            "confidence": max(p_up, 1.0 - p_up),
+            "confidence": p_down if p_down > p_up else p_up,  # max(p_up, p_down), no call
             "expected_return": (2.0 * p_up - 1.0) * scale,
             "factors": [{"name": names[i], "contribution": terms[i]} for i in top],
         }
