@@ -184,6 +184,8 @@ class Connector:
         )
         publisher = loop.create_task(self.publisher.run(self.queue), name="feed-publisher")
         watchdog = loop.create_task(self._watch_staleness(), name="feed-watchdog")
+        for helper in (publisher, watchdog):
+            helper.add_done_callback(self._crashed)
         reader = loop.create_task(self._read_forever(), name="feed-reader")
         stopper = loop.create_task(self._stop.wait())
         try:
@@ -195,16 +197,30 @@ class Connector:
                     await asyncio.wait_for(self._stop.wait(), self.cfg.fatal_hold_s)
             return code
         finally:
-            for task in (publisher, watchdog, reader, stopper):
-                task.cancel()
-            for task in (publisher, watchdog, reader, stopper):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            tasks: tuple[asyncio.Task[Any], ...] = (publisher, watchdog, reader, stopper)
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                # A helper that failed was logged by _crashed; the reader's error, if any,
+                # has already propagated from _drain.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
             server.close()
             await server.wait_closed()
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
+
+    def _crashed(self, task: asyncio.Task[Any]) -> None:
+        """A helper task must not die silently: the queue would fill and reading stop forever."""
+        if task.cancelled() or task.exception() is None:
+            return
+        _log.critical(
+            "feed task failed; stopping",
+            exc_info=task.exception(),
+            extra={"feed": self.name, "task": task.get_name()},
+        )
+        self.request_stop()
 
     async def _drain(self, reader: asyncio.Task[int]) -> int:
         try:

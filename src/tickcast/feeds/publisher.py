@@ -76,12 +76,12 @@ class FramePublisher:
             while len(batch) < self.max_in_flight and not queue.empty():
                 batch.append(queue.get_nowait())
             self.in_hand = len(batch)
-            try:
-                await self.publish_all(batch)
-            finally:
-                self.in_hand = 0
-                for _ in batch:
-                    queue.task_done()
+            await self.publish_all(batch)
+            # Done only once published: a cancelled or failed batch stays counted
+            # (in_hand) and keeps queue.join() waiting.
+            self.in_hand = 0
+            for _ in batch:
+                queue.task_done()
 
     def _publish(self, frame: Frame) -> concurrent.futures.Future[str]:
         try:

@@ -173,7 +173,9 @@ class FeedSettings(BaseModel):
         "Yahoo only: resend the subscription this often (the streamer's heartbeat, as yfinance does); 0 = never.",
     )
     port: Annotated[int, Field(ge=0, lt=65_536)] = _env(
-        "PORT", 8080, "HTTP port of /healthz, /readyz and /metrics (0: any free port)."
+        "PORT",
+        8080,
+        "HTTP port of /healthz, /readyz and /metrics (Cloud Run sets it; 0, in-process only: any free port).",
     )
     alpaca_key_id: SecretStr | None = _env("APCA_API_KEY_ID", None, "Alpaca API key id.")
     alpaca_secret_key: SecretStr | None = _env(

@@ -349,3 +349,23 @@ def test_stop_with_pubsub_down_exits_4_and_counts_what_is_left(logs: Records) ->
         assert line.__dict__["unpublished"] == 5
 
     asyncio.run(main())
+
+
+def test_a_crashed_publisher_stops_the_connector_instead_of_stalling(logs: Records) -> None:
+    class Broken(MemoryClient):
+        def resume_publish(self, topic: str, ordering_key: str) -> None:
+            raise RuntimeError("bug")
+
+    async def main() -> None:
+        fake = FakeAlpaca()
+        cfg = settings("alpaca", await serve(fake), drain_s=0.3)
+        c = Connector(cfg, Broken(fail=True), TOPIC)
+        async with Running(c) as r:
+            await fake.wait_subscribed()
+            fake.push(alpaca_frame(("AAPL", 1)))
+            assert await r.code(5) == EXIT_UNFLUSHED
+        await fake.stop()
+        (line,) = logs.messages("feed task failed; stopping")
+        assert line.__dict__["task"] == "feed-publisher"
+
+    asyncio.run(main())
