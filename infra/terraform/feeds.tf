@@ -288,6 +288,9 @@ resource "google_logging_metric" "feed_reconnects" {
   label_extractors = {
     feed = "EXTRACT(jsonPayload.feed)"
   }
+
+  # Its filter names only variables: without this it races logging's enablement.
+  depends_on = [google_project_service.enabled]
 }
 
 # Logged when a feed turns stale and again every stale_s while it stays stale,
@@ -314,6 +317,9 @@ resource "google_logging_metric" "feed_stale" {
   label_extractors = {
     feed = "EXTRACT(jsonPayload.feed)"
   }
+
+  # Its filter names only variables: without this it races logging's enablement.
+  depends_on = [google_project_service.enabled]
 }
 
 # ERROR and CRITICAL lines: the vendor refused (bad keys, no entitlement), or the
@@ -340,6 +346,9 @@ resource "google_logging_metric" "feed_errors" {
   label_extractors = {
     feed = "EXTRACT(jsonPayload.feed)"
   }
+
+  # Its filter names only variables: without this it races logging's enablement.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_monitoring_alert_policy" "feed_reconnect_storm" {

@@ -7,7 +7,9 @@ terraform {
       source = "hashicorp/google"
       # 6.x: Cloud Run v2 deletion_protection and build_config.service_account
       # on functions; 7.0 is a breaking release, so it is excluded until tested.
-      version = ">= 6.0, < 7.0"
+      # 6.1, not 6.0: the oldest release whose schema the offline check
+      # (tickcast.deploy.tfschema) can fetch, so both ends of the range are checked.
+      version = ">= 6.1, < 7.0"
     }
     archive = {
       source  = "hashicorp/archive"
