@@ -81,6 +81,9 @@ class Assumptions:
     bridge_instances: int = 1
     bridge_vcpu: float = 1.0
     bridge_gib: float = 0.5
+    feeds: int = 1  # `tickcast feed` connectors (infra/terraform/feeds.tf), one instance each
+    feed_vcpu: float = 1.0
+    feed_gib: float = 0.5
     connector_instances: int = 2
     secrets: int = 2
     scheduler_jobs: int = 1
@@ -381,6 +384,23 @@ def _estimate(
             + b_gib * float(p.usd("run_instance_gib_second")[tier]),
         )
     )
+    # Feed connectors run always on, like the bridge; the free tier goes to the bridge first.
+    feed_s = a.feeds * month_s
+    f_vcpu, f_gib = feed_s * a.feed_vcpu, feed_s * a.feed_gib
+    if free_tier:
+        free = p.value("run_instance_free")
+        f_vcpu = max(0.0, f_vcpu - max(0.0, free["vcpu_seconds"] - bridge_s * a.bridge_vcpu))
+        f_gib = max(0.0, f_gib - max(0.0, free["gib_seconds"] - bridge_s * a.bridge_gib))
+    lines.append(
+        Line(
+            "Cloud Run",
+            f"feed connectors, {a.feeds} always-on instance(s)",
+            feed_s,
+            "instance-s",
+            f_vcpu * float(p.usd("run_instance_vcpu_second")[tier])
+            + f_gib * float(p.usd("run_instance_gib_second")[tier]),
+        )
+    )
     lines.append(
         Line(
             "Other",
@@ -527,7 +547,9 @@ def _non_negative_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     prices = Prices.load(Path(args.prices) if args.prices else None)
-    a = Assumptions(feed_window_ms=args.feed_window_ms, bridge_instances=args.bridge_instances)
+    a = Assumptions(
+        feed_window_ms=args.feed_window_ms, bridge_instances=args.bridge_instances, feeds=args.feeds
+    )
     w = Workload(args.symbols, args.ticks_per_second, args.bar_seconds, args.region)
     report = estimate(w, a, prices, redis_gb=args.redis_gb, free_tier=args.free_tier)
     print(json.dumps(to_json(report), indent=2) if args.json else render(report))
@@ -567,6 +589,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=_non_negative_int,
         default=1,
         help="always-on ws_bridge instances (default 1)",
+    )
+    p.add_argument(
+        "--feeds",
+        type=_non_negative_int,
+        default=Assumptions.feeds,
+        help="feed connectors, one always-on instance each (default 1)",
     )
     p.add_argument(
         "--redis-gb",

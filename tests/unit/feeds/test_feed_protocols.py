@@ -264,3 +264,12 @@ def test_flags_override_the_environment_and_secrets_stay_secret() -> None:
     assert cfg.symbols == ("MSFT", "TSLA") and cfg.port == 9 and cfg.feed_name == "alpaca"
     text = repr(cfg) + cfg.model_dump_json()
     assert "s3cret-456" not in text and "id-123" not in text
+
+
+def test_the_settings_table_in_docs_is_current() -> None:
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[3] / "docs" / "FEEDS.md"
+    assert FeedSettings.markdown_table() in docs.read_text(encoding="utf-8"), (
+        "regenerate the table in docs/FEEDS.md from FeedSettings.markdown_table()"
+    )
