@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from tickcast.errors import ConfigError
 
@@ -174,8 +181,15 @@ class Settings(BaseModel):
         None,
         "HS256 key of client JWTs (its UTF-8 bytes, at least 32); unset = HS256 tokens refused.",
     )
-    ws_jwt_audience: str | None = _env(
-        "TICKCAST_WS_JWT_AUDIENCE", None, "If set, HS256 client JWTs must carry this `aud`."
+    ws_jwt_audience: Annotated[str, Field(min_length=1)] = _env(
+        "TICKCAST_WS_JWT_AUDIENCE",
+        "tickcast-ws",
+        "The `aud` every HS256 client JWT must carry when `TICKCAST_WS_JWT_SECRET` is set: tokens without it, or minted for another audience, are refused.",
+    )
+    ws_jwt_default_symbols: tuple[str, ...] = _env(
+        "TICKCAST_WS_JWT_DEFAULT_SYMBOLS",
+        (),
+        "What an HS256 JWT without a `symbols` claim may read: comma-separated symbols, `*` = every symbol; empty = nothing.",
     )
     ws_google_audience: str | None = _env(
         "TICKCAST_WS_GOOGLE_AUDIENCE",
@@ -258,12 +272,111 @@ class Settings(BaseModel):
         900.0,
         "Restart the symbols listener after this long without a change (0 = never).",
     )
+    ws_key_recheck_s: Annotated[float, Field(ge=1, le=3600)] = _env(
+        "TICKCAST_WS_KEY_RECHECK_S",
+        30.0,
+        "Every this long the api_keys documents of open connections are read again: a revoked key's sockets close within it even when the api_keys listener is stuck. 1 to 3600.",
+    )
+    ws_unknown_key_ttl_s: Annotated[float, Field(gt=0, le=3600)] = _env(
+        "TICKCAST_WS_UNKNOWN_KEY_TTL_S",
+        60.0,
+        "How long an API key id Firestore does not know is remembered as unknown: retrying it meanwhile costs no read (a key created meanwhile is found by the api_keys listener). Over 0, at most 3600.",
+    )
+    ws_unknown_key_max: Annotated[int, Field(gt=0, le=1_000_000)] = _env(
+        "TICKCAST_WS_UNKNOWN_KEY_MAX",
+        10_000,
+        "How many unknown API key ids are remembered at most (the oldest is forgotten first). 1 to 1,000,000.",
+    )
+    ws_alerts_window_s: Annotated[float, Field(ge=60, le=86_400)] = _env(
+        "TICKCAST_WS_ALERTS_WINDOW_S",
+        900.0,
+        "Alerts are live only: the bridge listens to the alerts created in the last this long, and moves the window forward once it is this old. 60 to 86400.",
+    )
+    ws_replay_connection_burst: Annotated[int, Field(gt=0, le=10_000_000)] = _env(
+        "TICKCAST_WS_REPLAY_CONNECTION_BURST",
+        20_000,
+        "History documents one connection may replay (`since`) at once: 1 to `TICKCAST_WS_REPLAY_CREDENTIAL_BURST`.",
+    )
+    ws_replay_connection_rate: Annotated[float, Field(gt=0, le=1_000_000)] = _env(
+        "TICKCAST_WS_REPLAY_CONNECTION_RATE",
+        200.0,
+        "Documents per second that refill a connection's replay budget: over 0, at most 1,000,000.",
+    )
+    ws_replay_credential_burst: Annotated[
+        int, Field(gt=0, le=10_000_000, validate_default=True)
+    ] = _env(
+        "TICKCAST_WS_REPLAY_CREDENTIAL_BURST",
+        100_000,
+        "History documents one credential may read at once on an instance (all its `since` replays and REST history pages); at most 10,000,000.",
+    )
+    ws_replay_credential_rate: Annotated[float, Field(gt=0, le=1_000_000)] = _env(
+        "TICKCAST_WS_REPLAY_CREDENTIAL_RATE",
+        1000.0,
+        "Documents per second that refill a credential's replay budget: over 0, at most 1,000,000.",
+    )
+    ws_replay_workers: Annotated[int, Field(ge=1, le=64)] = _env(
+        "TICKCAST_WS_REPLAY_WORKERS",
+        4,
+        "Threads reading history for `since` replays and REST history pages (their own pool). 1 to 64.",
+    )
+    ws_replay_reads_per_connection: Annotated[int, Field(ge=1, le=64, validate_default=True)] = (
+        _env(
+            "TICKCAST_WS_REPLAY_READS_PER_CONNECTION",
+            2,
+            "History pages one connection may have in flight at once: 1 to `TICKCAST_WS_REPLAY_WORKERS`.",
+        )
+    )
+    ws_lookup_workers: Annotated[int, Field(ge=1, le=64)] = _env(
+        "TICKCAST_WS_LOOKUP_WORKERS",
+        4,
+        "Threads for filling holes in live updates, API key reads and Google certificates: never behind replays. 1 to 64.",
+    )
 
-    @field_validator("ws_google_principals", "ws_allowed_origins", mode="before")
+    @field_validator(
+        "ws_google_principals", "ws_allowed_origins", "ws_jwt_default_symbols", mode="before"
+    )
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str):
             return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
+    @field_validator("ws_jwt_default_symbols")
+    @classmethod
+    def _symbols_or_star(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from tickcast.schema import SYMBOL_RE, normalise_symbol
+
+        if "*" in v:
+            return ("*",)
+        out = tuple(dict.fromkeys(normalise_symbol(s) for s in v))
+        bad = [s for s in out if not SYMBOL_RE.fullmatch(s)]
+        if bad:
+            raise ValueError(f"not symbols: {', '.join(bad)} (list symbols, or `*` for all)")
+        return out
+
+    # Cross-field bounds, checked on the later field (the earlier one is validated by
+    # then) with validate_default, so a set value is checked against a default too.
+    @field_validator("ws_replay_credential_burst")
+    @classmethod
+    def _credential_covers_connection(cls, v: int, info: ValidationInfo) -> int:
+        connection = info.data.get("ws_replay_connection_burst")
+        if connection is not None and connection > v:
+            raise ValueError(
+                f"TICKCAST_WS_REPLAY_CREDENTIAL_BURST ({v}) is smaller than "
+                f"TICKCAST_WS_REPLAY_CONNECTION_BURST ({connection}): a connection's "
+                "replays spend its credential's budget too"
+            )
+        return v
+
+    @field_validator("ws_replay_reads_per_connection")
+    @classmethod
+    def _reads_fit_the_pool(cls, v: int, info: ValidationInfo) -> int:
+        workers = info.data.get("ws_replay_workers")
+        if workers is not None and v > workers:
+            raise ValueError(
+                f"TICKCAST_WS_REPLAY_READS_PER_CONNECTION ({v}) is more than "
+                f"TICKCAST_WS_REPLAY_WORKERS ({workers})"
+            )
         return v
 
     @field_validator("topic_prefix")

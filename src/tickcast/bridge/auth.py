@@ -4,7 +4,7 @@ API key records come from one listener on `api_keys` per instance (KeyRing),
 so a revocation or a deletion reaches the bridge in about a second and closes
 that key's open sockets; a key too new for the listener is read once from
 Firestore, and a key id Firestore does not know is remembered as unknown for
-UNKNOWN_KEY_TTL_S, so a client retrying a bad key costs no further reads.
+TICKCAST_WS_UNKNOWN_KEY_TTL_S, so a client retrying a bad key costs no further reads.
 Blocking work (those reads, Google certificate fetches) runs on the bridge's
 lookup executor, never behind history replays.
 """
@@ -31,14 +31,10 @@ _log = log.get("bridge.auth")
 
 AuthError = TokenError  # code + message, sent to the client as an error frame
 
-# Settings-to-be (config.py is not the bridge's to change; see docs/PROTOCOL.md §1):
-# - the `aud` HS256 tokens must carry when TICKCAST_WS_JWT_AUDIENCE is unset;
-DEFAULT_JWT_AUDIENCE = "tickcast-ws"
-# - what an HS256 token without a `symbols` claim may read: nothing (None = every symbol);
-JWT_SYMBOLS_WHEN_MISSING: frozenset[str] | None = frozenset()
-# - how long, and for how many key ids, "Firestore has no such key" is remembered.
-UNKNOWN_KEY_TTL_S = 60.0
-UNKNOWN_KEY_MAX = 10_000
+# The `aud` HS256 tokens must carry by default (TICKCAST_WS_JWT_AUDIENCE); clients that
+# mint tokens (bench.py, tests) name it from here.
+DEFAULT_JWT_AUDIENCE: str = Settings.model_fields["ws_jwt_audience"].default
+
 
 T = TypeVar("T")
 
@@ -119,7 +115,11 @@ class Authenticator:
         self._clock = clock
         self._defaults = Limits.defaults(cfg)
         self._hs_key = cfg.ws_jwt_secret.encode() if cfg.ws_jwt_secret else None
-        self.audience = cfg.ws_jwt_audience or DEFAULT_JWT_AUDIENCE
+        self.audience = cfg.ws_jwt_audience
+        # What an HS256 token without a `symbols` claim reads: nothing unless configured.
+        self._symbols_when_missing = entitlements(list(cfg.ws_jwt_default_symbols))
+        self._unknown_ttl_s = cfg.ws_unknown_key_ttl_s
+        self._unknown_max = cfg.ws_unknown_key_max
         self._google = google
         if google is None and cfg.ws_google_audience:
             self._google = GoogleIdVerifier(cfg.ws_google_audience, cfg.ws_google_principals)
@@ -175,9 +175,9 @@ class Authenticator:
             reading.add_done_callback(lambda _f: self._reading.pop(key_id, None))
         doc = await asyncio.shield(reading)
         if not doc and key_id not in self._keys.records:
-            self._unknown[key_id] = self._clock() + UNKNOWN_KEY_TTL_S
+            self._unknown[key_id] = self._clock() + self._unknown_ttl_s
             self._unknown.move_to_end(key_id)
-            while len(self._unknown) > UNKNOWN_KEY_MAX:
+            while len(self._unknown) > self._unknown_max:
                 self._unknown.popitem(last=False)
         return doc
 
@@ -185,7 +185,7 @@ class Authenticator:
         assert self._hs_key is not None
         claims = jwt_hs256.decode(token, self._hs_key, audience=self.audience)
         raw = claims.get("symbols")
-        symbols = JWT_SYMBOLS_WHEN_MISSING if raw is None else entitlements(raw)
+        symbols = self._symbols_when_missing if raw is None else entitlements(raw)
         return self._from_claims("jwt", f"jwt:{claims['sub']}", str(claims["sub"]), claims, symbols)
 
     async def _google_id(self, token: str) -> Principal:

@@ -9,9 +9,10 @@ refill at a steady rate, so an honest client that reconnects and resumes is
 never refused, while a client that asks for deep history again and again
 gets `replay_budget_exceeded` (WebSocket: live updates follow) or HTTP 429.
 
-Replays read on their own small thread pool (REPLAY_WORKERS), and at most
-READS_PER_CONNECTION pages of one connection are in flight: hole filling and
-credential lookups run on another pool and never queue behind replays.
+Replays read on their own small thread pool (TICKCAST_WS_REPLAY_WORKERS), and
+at most TICKCAST_WS_REPLAY_READS_PER_CONNECTION pages of one connection are in
+flight: hole filling and credential lookups run on another pool
+(TICKCAST_WS_LOOKUP_WORKERS) and never queue behind replays.
 """
 
 from __future__ import annotations
@@ -19,25 +20,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tickcast.bridge.admission import TokenBucket
+from tickcast.config import Settings
 
-# Settings-to-be (config.py is not the bridge's to change; see docs/PROTOCOL.md §7):
-CONNECTION_BURST = 20_000  # documents one connection may replay at once
-CONNECTION_RATE = 200.0  # ... refilled per second
-CREDENTIAL_BURST = 100_000  # documents one credential may replay at once, on one instance
-CREDENTIAL_RATE = 1_000.0  # ... refilled per second
-REPLAY_WORKERS = 4  # threads reading history for replays and REST history pages
-LOOKUP_WORKERS = 4  # threads for hole filling, API-key reads and Google certificates
-READS_PER_CONNECTION = 2  # history pages of one connection in flight at once
+
+def _default(name: str) -> Any:
+    return Settings.model_fields[name].default
 
 
 @dataclass(frozen=True)
 class ReplayLimits:
-    connection_burst: int = CONNECTION_BURST
-    connection_rate: float = CONNECTION_RATE
-    credential_burst: int = CREDENTIAL_BURST
-    credential_rate: float = CREDENTIAL_RATE
+    """The two budgets' sizes (documents) and refill rates (documents per second)."""
+
+    connection_burst: int = _default("ws_replay_connection_burst")
+    connection_rate: float = _default("ws_replay_connection_rate")
+    credential_burst: int = _default("ws_replay_credential_burst")
+    credential_rate: float = _default("ws_replay_credential_rate")
+
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> ReplayLimits:
+        return cls(
+            cfg.ws_replay_connection_burst,
+            cfg.ws_replay_connection_rate,
+            cfg.ws_replay_credential_burst,
+            cfg.ws_replay_credential_rate,
+        )
 
     def describe(self) -> str:
         return (

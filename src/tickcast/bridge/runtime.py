@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tickcast.bridge import replay
 from tickcast.bridge.admission import Admission
 from tickcast.bridge.auth import Authenticator, KeyRing
 from tickcast.bridge.drain import Drainer
@@ -17,18 +16,10 @@ from tickcast.bridge.hub import Hub
 from tickcast.bridge.listener import CollectionListener
 from tickcast.bridge.metrics import Metrics
 from tickcast.bridge.principal import Principal, local
-from tickcast.bridge.replay import ReplayBudgets
+from tickcast.bridge.replay import ReplayBudgets, ReplayLimits
 from tickcast.bridge.source import Source
 from tickcast.bridge.watchdog import Watchdog
 from tickcast.config import Settings
-
-# Settings-to-be (config.py is not the bridge's to change):
-# every KEY_RECHECK_S the api_keys documents of open connections are read again, so a
-# revocation closes sockets within that bound even when the api_keys listener is stuck.
-KEY_RECHECK_S = 30.0
-# Alerts are live-only: the alerts listener covers those created in the last
-# ALERTS_WINDOW_S and is restarted once per window to move it forward.
-ALERTS_WINDOW_S = 900.0
 
 
 @dataclass
@@ -44,9 +35,13 @@ class Bridge:
     local_principal: Principal
     replays: ThreadPoolExecutor
     lookups: ThreadPoolExecutor
-    replay: ReplayBudgets = field(default_factory=ReplayBudgets)
-    key_recheck_s: float = KEY_RECHECK_S
-    alerts_window_s: float = ALERTS_WINDOW_S
+    replay: ReplayBudgets
+    # Every key_recheck_s the api_keys documents of open connections are read again, so a
+    # revocation closes sockets within that bound even when the api_keys listener is stuck.
+    key_recheck_s: float
+    # Alerts are live-only: the alerts listener covers those created in the last
+    # alerts_window_s and is restarted once per window to move it forward.
+    alerts_window_s: float
     listeners: list[CollectionListener] = field(default_factory=list)
     watchdog: Watchdog | None = None
     started: float = field(default_factory=time.time)
@@ -55,8 +50,8 @@ class Bridge:
     @classmethod
     def build(cls, cfg: Settings, source: Source) -> Bridge:
         # Threads start on first use: building the bridge starts none.
-        replays = ThreadPoolExecutor(replay.REPLAY_WORKERS, thread_name_prefix="bridge-replay")
-        lookups = ThreadPoolExecutor(replay.LOOKUP_WORKERS, thread_name_prefix="bridge-lookup")
+        replays = ThreadPoolExecutor(cfg.ws_replay_workers, thread_name_prefix="bridge-replay")
+        lookups = ThreadPoolExecutor(cfg.ws_lookup_workers, thread_name_prefix="bridge-lookup")
 
         async def read_history(
             symbol: str, after: int, until: int, limit: int
@@ -78,6 +73,9 @@ class Bridge:
             local_principal=local(cfg),
             replays=replays,
             lookups=lookups,
+            replay=ReplayBudgets(ReplayLimits.from_settings(cfg)),
+            key_recheck_s=cfg.ws_key_recheck_s,
+            alerts_window_s=cfg.ws_alerts_window_s,
         )
 
     def next_id(self) -> str:

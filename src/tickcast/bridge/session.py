@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import WebSocket
 
 from tickcast import __version__, log
-from tickcast.bridge import history, replay
+from tickcast.bridge import history
 from tickcast.bridge.admission import TokenBucket
 from tickcast.bridge.auth import AuthError
 from tickcast.bridge.hub import Subscriber, bar_frame, prediction_frame
@@ -69,7 +69,8 @@ class Session:
         self._replays: dict[Key, asyncio.Task[None]] = {}
         self._bucket = TokenBucket(1.0)  # the principal's message rate, once authenticated
         self._replay_budget = bridge.replay.connection()
-        self._reads = asyncio.Semaphore(replay.READS_PER_CONNECTION)
+        # A connection's pages queue behind each other, not behind other connections'.
+        self._reads = asyncio.Semaphore(self.cfg.ws_replay_reads_per_connection)
 
     # --- connection lifecycle ---
     async def run(self) -> None:
