@@ -121,27 +121,31 @@ module "functions" {
     prefix = "models/"
   } : null
 
+  # The routes, names and delivery policy of local.topology (topology.json),
+  # exactly what `tickcast local up` creates on the emulator.
   subscriptions = {
-    for topic, sub in each.value.subscriptions : topic => {
-      topic_id = module.topics.ids[topic]
-      ordered  = sub.ordered
-    }
+    for r in local.topology.routes : r.topic => {
+      topic_id = module.topics.ids[r.topic]
+      ordered  = r.ordered
+      name     = "${var.topic_prefix}${r.subscription}"
+    } if r.function == each.key
   }
-  subscription_prefix           = var.topic_prefix
   invoker_service_account_email = google_service_account.push_invoker.email
   pubsub_service_agent          = local.pubsub_service_agent
   dead_letter_topic_id          = module.topics.ids["deadletter"]
-  max_delivery_attempts         = var.max_delivery_attempts
-  retry_minimum_backoff         = var.retry_backoff.minimum
-  retry_maximum_backoff         = var.retry_backoff.maximum
+  max_delivery_attempts         = local.topology.push.max_delivery_attempts
+  retry_minimum_backoff         = "${local.topology.push.minimum_backoff_seconds}s"
+  retry_maximum_backoff         = "${local.topology.push.maximum_backoff_seconds}s"
   message_retention_duration    = var.topic_retention
 
-  max_instances   = local.function_scaling[each.key].max_instances
-  min_instances   = local.function_scaling[each.key].min_instances
-  concurrency     = local.function_scaling[each.key].concurrency
-  cpu             = local.function_scaling[each.key].cpu
-  memory          = local.function_scaling[each.key].memory
-  timeout_seconds = local.function_scaling[each.key].timeout_seconds
+  max_instances = local.function_scaling[each.key].max_instances
+  min_instances = local.function_scaling[each.key].min_instances
+  concurrency   = local.function_scaling[each.key].concurrency
+  cpu           = local.function_scaling[each.key].cpu
+  memory        = local.function_scaling[each.key].memory
+  # The request timeout is the push ack deadline: Pub/Sub must not redeliver
+  # a message its function is still working on.
+  timeout_seconds = local.topology.push.ack_deadline_seconds
 
   # Only Redis users egress into the VPC; the rest keep the default path.
   vpc_connector = each.value.uses_redis ? google_vpc_access_connector.main.id : null

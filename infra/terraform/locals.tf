@@ -17,32 +17,31 @@ locals {
     deadletter = { retention = var.deadletter_retention }
   }
 
+  # The push topology, defined once and shared with `tickcast local up`: routes
+  # (topic -> function, ordering), subscription names, ack deadline, retry
+  # backoff and dead-letter attempts.
+  topology = jsondecode(file("${path.module}/../../src/tickcast/deploy/topology.json"))
+
   # One entry per directory under functions/ (ws_bridge is the Cloud Run
-  # service, not an event function). This map is each function's whole
-  # authority: the topics it is pushed from, the topics it may publish to, its
+  # service, not an event function). With its routes in local.topology, this
+  # map is each function's whole authority: the topics it may publish to, its
   # project roles, whether it reads the Redis secret (and egresses through the
   # VPC connector), and whether it reads model artifacts.
   functions = {
     ingest = {
-      # A feed that sets an ordering key (one per connection) is processed in order.
-      subscriptions = { raw = { ordered = true } }
       publishes     = ["ticks", "deadletter"]
       project_roles = []
       uses_redis    = true
       reads_models  = false
     }
     features = {
-      # Ticks arrive ordered by symbol (ordering key); the clock is a tick of time.
-      subscriptions = { ticks = { ordered = true }, clock = { ordered = false } }
       publishes     = ["features", "deadletter"]
       project_roles = []
       uses_redis    = true
       reads_models  = false
     }
     predict = {
-      # The clock lets predict catch up a coalesced latest write and flag stale feeds.
-      subscriptions = { features = { ordered = true }, clock = { ordered = false } }
-      publishes     = ["deadletter"]
+      publishes = ["deadletter"]
       # Firestore IAM is project-wide: there is no per-collection role.
       project_roles = ["roles/datastore.user"]
       uses_redis    = false
@@ -50,7 +49,7 @@ locals {
     }
   }
 
-  default_function_scaling = { max_instances = 10, min_instances = 0, concurrency = 8, cpu = "1", memory = "512Mi", timeout_seconds = 60 }
+  default_function_scaling = { max_instances = 10, min_instances = 0, concurrency = 8, cpu = "1", memory = "512Mi" }
   function_scaling = {
     for name in keys(local.functions) : name => merge(local.default_function_scaling, try(var.function_scaling[name], {}))
   }

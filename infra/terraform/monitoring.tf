@@ -72,7 +72,7 @@ resource "google_monitoring_alert_policy" "deadletter_backlog" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Messages were dead-lettered (bad input, or a transient error that outlived ${var.max_delivery_attempts} attempts). Inspect: `gcloud pubsub subscriptions pull ${google_pubsub_subscription.deadletter_inspect.name} --limit=10 --format=json` (attributes stage/reason/error). See docs/DEPLOY.md."
+    content   = "Messages were dead-lettered (bad input, or a transient error that outlived ${local.topology.push.max_delivery_attempts} attempts). Inspect: `gcloud pubsub subscriptions pull ${google_pubsub_subscription.deadletter_inspect.name} --limit=10 --format=json` (attributes stage/reason/error). See docs/DEPLOY.md."
   }
 }
 

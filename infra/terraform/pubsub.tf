@@ -38,9 +38,9 @@ resource "google_pubsub_topic_iam_member" "deadletter_publisher" {
 # Pull subscription for operators: `gcloud pubsub subscriptions pull` shows
 # what was dead-lettered and why (attributes stage, reason, error).
 resource "google_pubsub_subscription" "deadletter_inspect" {
-  name                       = "${var.topic_prefix}deadletter-inspect"
+  name                       = "${var.topic_prefix}${local.topology.deadletter_inspect.subscription}"
   topic                      = module.topics.ids["deadletter"]
-  ack_deadline_seconds       = 60
+  ack_deadline_seconds       = local.topology.deadletter_inspect.ack_deadline_seconds
   message_retention_duration = var.deadletter_retention
   retain_acked_messages      = false
 

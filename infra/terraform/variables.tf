@@ -81,47 +81,18 @@ variable "deadletter_retention" {
   }
 }
 
-variable "max_delivery_attempts" {
-  type        = number
-  description = "Push deliveries of one message before Pub/Sub dead-letters it."
-  default     = 10
-
-  validation {
-    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
-    error_message = "Pub/Sub accepts 5 to 100 delivery attempts."
-  }
-}
-
-variable "retry_backoff" {
-  type = object({
-    minimum = string
-    maximum = string
-  })
-  description = "Exponential backoff of push retries, e.g. { minimum = \"1s\", maximum = \"60s\" }."
-  default = {
-    minimum = "1s"
-    maximum = "60s"
-  }
-
-  validation {
-    condition = alltrue([
-      for d in [var.retry_backoff.minimum, var.retry_backoff.maximum] :
-      can(regex("^[0-9]+s$", d)) && try(tonumber(trimsuffix(d, "s")) <= 600, false)
-    ])
-    error_message = "Backoffs are written like \"10s\" and Pub/Sub caps them at 600s."
-  }
-}
+# Push delivery (ack deadline, retry backoff, dead-letter attempts) is not a
+# variable: it is src/tickcast/deploy/topology.json, shared with the local stack.
 
 variable "function_scaling" {
   type = map(object({
-    max_instances   = number
-    min_instances   = optional(number, 0)
-    concurrency     = number
-    cpu             = optional(string, "1")
-    memory          = optional(string, "512Mi")
-    timeout_seconds = optional(number, 60)
+    max_instances = number
+    min_instances = optional(number, 0)
+    concurrency   = number
+    cpu           = optional(string, "1")
+    memory        = optional(string, "512Mi")
   }))
-  description = "Per-function scaling (ingest, features, predict): max instances, request concurrency, CPU, memory, timeout."
+  description = "Per-function scaling (ingest, features, predict): max instances, min instances, request concurrency, CPU, memory. The timeout is the push ack deadline (topology.json)."
   default = {
     ingest   = { max_instances = 20, concurrency = 16 }
     features = { max_instances = 20, concurrency = 16 }
@@ -145,11 +116,6 @@ variable "function_scaling" {
     # Cloud Run rejects concurrency > 1 on fractional CPU.
     condition     = alltrue([for v in values(var.function_scaling) : v.concurrency == 1 || tonumber(v.cpu) >= 1])
     error_message = "A function with concurrency above 1 needs cpu >= 1."
-  }
-
-  validation {
-    condition     = alltrue([for v in values(var.function_scaling) : v.timeout_seconds >= 10 && v.timeout_seconds <= 600])
-    error_message = "Function timeouts must be 10-600 s (the push ack deadline follows the timeout)."
   }
 }
 

@@ -16,13 +16,12 @@ bridge_scaling = {
   memory        = "1Gi"
 }
 
-redis_memory_size_gb  = 2
-topic_retention       = "604800s"
-deadletter_retention  = "604800s"
-max_delivery_attempts = 10
-firestore_pitr        = true
-deletion_protection   = true
-log_level             = "INFO"
+redis_memory_size_gb = 2
+topic_retention      = "604800s"
+deadletter_retention = "604800s"
+firestore_pitr       = true
+deletion_protection  = true
+log_level            = "INFO"
 
 connector_instances = {
   min = 2

@@ -1,17 +1,23 @@
 """Topics and push subscriptions of the contract, on the Pub/Sub emulator.
 
-The same wiring as infra/terraform: each function's push subscription, message
-ordering on ticks and features, the dead-letter topic and a pull subscription
-on it so dead letters can be read (`tickcast deadletters`).
+The same wiring as infra/terraform, from the same file: tickcast/deploy/topology.json
+holds each function's push routes, their ordering, subscription names, ack
+deadline, retry backoff and dead-letter attempts; Terraform reads it with
+jsondecode(file(...)). The dead-letter topic gets a pull subscription so dead
+letters can be read (`tickcast deadletters`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from typing import Any, cast
 
 import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions as gexc
@@ -21,25 +27,70 @@ from tickcast.config import TOPICS, Settings, Topic
 
 _log = log.get("local.topology")
 
-# (topic, function, ordered)
-PUSH_ROUTES: tuple[tuple[Topic, str, bool], ...] = (
-    # A feed that sets an ordering key (one per connection) has its messages
-    # processed in order: no tick of it is late because of ingest concurrency.
-    ("raw", "ingest", True),
-    ("ticks", "features", True),
-    ("clock", "features", False),
-    ("features", "predict", True),
-    ("clock", "predict", False),
+
+@dataclass(frozen=True)
+class Route:
+    topic: Topic
+    function: str
+    ordered: bool
+    subscription: str  # without the topic prefix
+
+
+@dataclass(frozen=True)
+class Topology:
+    routes: tuple[Route, ...]
+    ack_deadline_seconds: int
+    minimum_backoff_seconds: int
+    maximum_backoff_seconds: int
+    max_delivery_attempts: int
+    deadletter_subscription: str
+    deadletter_ack_deadline_seconds: int
+
+
+def parse(data: Mapping[str, Any]) -> Topology:
+    push = data["push"]
+    routes = []
+    for r in data["routes"]:
+        if r["topic"] not in TOPICS:
+            raise ValueError(f"topology.json: unknown topic {r['topic']!r}")
+        routes.append(
+            Route(
+                cast(Topic, r["topic"]), str(r["function"]), bool(r["ordered"]), r["subscription"]
+            )
+        )
+    return Topology(
+        routes=tuple(routes),
+        ack_deadline_seconds=int(push["ack_deadline_seconds"]),
+        minimum_backoff_seconds=int(push["minimum_backoff_seconds"]),
+        maximum_backoff_seconds=int(push["maximum_backoff_seconds"]),
+        max_delivery_attempts=int(push["max_delivery_attempts"]),
+        deadletter_subscription=str(data["deadletter_inspect"]["subscription"]),
+        deadletter_ack_deadline_seconds=int(data["deadletter_inspect"]["ack_deadline_seconds"]),
+    )
+
+
+@cache
+def topology() -> Topology:
+    text = resources.files("tickcast.deploy").joinpath("topology.json").read_text("utf-8")
+    return parse(json.loads(text))
+
+
+# (topic, function, ordered), kept for callers that iterate routes as tuples.
+PUSH_ROUTES: tuple[tuple[Topic, str, bool], ...] = tuple(
+    (r.topic, r.function, r.ordered) for r in topology().routes
 )
-MAX_DELIVERY_ATTEMPTS = 10
+MAX_DELIVERY_ATTEMPTS = topology().max_delivery_attempts
 
 
 def subscription_id(s: Settings, topic: str, function: str) -> str:
-    return f"{s.topic_prefix}{topic}-{function}"
+    for r in topology().routes:
+        if (r.topic, r.function) == (topic, function):
+            return f"{s.topic_prefix}{r.subscription}"
+    raise KeyError(f"no push route from {topic} to {function}")
 
 
 def deadletter_subscription(s: Settings) -> str:
-    return f"projects/{s.project_id}/subscriptions/{s.topic_prefix}deadletter-inspect"
+    return f"projects/{s.project_id}/subscriptions/{s.topic_prefix}{topology().deadletter_subscription}"
 
 
 @contextlib.contextmanager
@@ -59,6 +110,26 @@ def _emulator(env: Mapping[str, str]) -> Iterator[None]:
             os.environ[key] = saved
 
 
+def subscription_request(s: Settings, project: str, route: Route, endpoint: str) -> dict[str, Any]:
+    """The CreateSubscription request of one push route (what Terraform's module sets)."""
+    t = topology()
+    return {
+        "name": f"projects/{project}/subscriptions/{s.topic_prefix}{route.subscription}",
+        "topic": s.topic_path(route.topic),
+        "push_config": {"push_endpoint": endpoint},
+        "ack_deadline_seconds": t.ack_deadline_seconds,
+        "enable_message_ordering": route.ordered,
+        "retry_policy": {
+            "minimum_backoff": {"seconds": t.minimum_backoff_seconds},
+            "maximum_backoff": {"seconds": t.maximum_backoff_seconds},
+        },
+        "dead_letter_policy": {
+            "dead_letter_topic": s.topic_path("deadletter"),
+            "max_delivery_attempts": t.max_delivery_attempts,
+        },
+    }
+
+
 def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str, str]) -> None:
     """Create topics and subscriptions (idempotent) on the emulator `env` names."""
     s = Settings.from_env(env)
@@ -68,24 +139,16 @@ def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str
     for name in TOPICS:
         with contextlib.suppress(gexc.AlreadyExists):
             publisher.create_topic(name=s.topic_path(name))
-    for topic, function, ordered in PUSH_ROUTES:
-        request = {
-            "name": f"projects/{project}/subscriptions/{subscription_id(s, topic, function)}",
-            "topic": s.topic_path(topic),
-            "push_config": {"push_endpoint": endpoints[function]},
-            "ack_deadline_seconds": 60,
-            "enable_message_ordering": ordered,
-            "retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 30}},
-            "dead_letter_policy": {
-                "dead_letter_topic": s.topic_path("deadletter"),
-                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
-            },
-        }
+    t = topology()
+    for route in t.routes:
+        request = subscription_request(s, project, route, endpoints[route.function])
         with contextlib.suppress(gexc.AlreadyExists):
             subscriber.create_subscription(request=request)
     with contextlib.suppress(gexc.AlreadyExists):
         subscriber.create_subscription(
-            name=deadletter_subscription(s), topic=s.topic_path("deadletter")
+            name=deadletter_subscription(s),
+            topic=s.topic_path("deadletter"),
+            ack_deadline_seconds=t.deadletter_ack_deadline_seconds,
         )
     _log.info("topology ready", extra={"project": project, "topics": [s.topic(t) for t in TOPICS]})
 

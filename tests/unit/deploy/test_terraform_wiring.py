@@ -135,13 +135,12 @@ def test_topics_keep_messages(root: Module, pubsub_topics: Module) -> None:
 def test_push_subscriptions_target_their_function_with_oidc(
     root: Module, event_function: Module
 ) -> None:
-    functions = root.locals["functions"]
+    # Routes come from topology.json, the file `tickcast local up` reads too.
     assert {
-        name: {t: s["ordered"] for t, s in spec["subscriptions"].items()}
-        for name, spec in functions.items()
-    } == (EXPECTED_SUBSCRIPTIONS)
-    for spec in functions.values():
-        assert set(spec["subscriptions"]) <= set(root.locals["topics"]) - {"deadletter"}
+        fn: {t: o for t, f, o in PUSH_ROUTES if f == fn} for fn in root.locals["functions"]
+    } == EXPECTED_SUBSCRIPTIONS
+    for topic, _function, _ordered in PUSH_ROUTES:
+        assert topic in set(root.locals["topics"]) - {"deadletter"}
 
     sub = event_function.resources["google_pubsub_subscription.push"]
     assert sub["for_each"] == "${var.subscriptions}"
@@ -158,8 +157,10 @@ def test_push_subscriptions_target_their_function_with_oidc(
         == "${google_service_account.push_invoker.email}"
     )
     assert root.modules["functions"]["subscriptions"].startswith(
-        "${{for topic, sub in each.value.subscriptions"
+        "${{for r in local.topology.routes : r.topic => {"
     )
+    assert "if r.function == each.key" in root.modules["functions"]["subscriptions"]
+    assert sub["name"] == "${each.value.name}"
 
     retry = block(sub["retry_policy"])
     assert retry["minimum_backoff"] == "${var.retry_minimum_backoff}"
@@ -242,6 +243,7 @@ def test_each_function_has_its_own_account_with_exactly_its_roles(
     assert call["project_roles"] == "${toset(each.value.project_roles)}"
     assert "each.value.publishes" in call["publish_topic_ids"]
     assert "each.value.uses_redis" in call["secret_ids"]
+    assert "subscriptions" not in str(root.locals["functions"])  # routes: topology.json
     assert "each.value.reads_models" in call["object_read"]
     assert call["object_read"].count("models/") == 1
     for key, body in root.resources.items():

@@ -116,7 +116,7 @@ resource "google_pubsub_subscription" "push" {
   for_each = var.subscriptions
 
   project = var.project_id
-  name    = "${var.subscription_prefix}${each.key}-to-${var.entry_point}"
+  name    = each.value.name
   topic   = each.value.topic_id
   labels  = var.labels
 

@@ -96,18 +96,14 @@ variable "subscriptions" {
   type = map(object({
     topic_id = string
     ordered  = bool
+    name     = string
   }))
-  description = "Short topic name to the topic id this function subscribes to by push, and whether delivery is ordered by ordering key."
+  description = "Short topic name to the topic id this function subscribes to by push, whether delivery is ordered by ordering key, and the subscription's name."
 
   validation {
     condition     = length(var.subscriptions) > 0
     error_message = "An event function needs at least one subscription."
   }
-}
-
-variable "subscription_prefix" {
-  type        = string
-  description = "Prefix of the push subscription names (the topic prefix), giving e.g. tickcast-ticks-to-features."
 }
 
 variable "invoker_service_account_email" {
