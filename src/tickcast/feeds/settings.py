@@ -20,21 +20,11 @@ from tickcast.errors import ConfigError
 Vendor = Literal["alpaca", "polygon", "yahoo"]
 VENDORS: tuple[Vendor, ...] = ("alpaca", "polygon", "yahoo")
 
-# Alpaca market data stream v2 channels (https://docs.alpaca.markets/docs/real-time-stock-pricing-data)
-# and the crypto stream's (https://docs.alpaca.markets/docs/real-time-crypto-pricing-data).
-ALPACA_CHANNELS = frozenset(
-    {
-        "trades",
-        "quotes",
-        "bars",
-        "updatedBars",
-        "dailyBars",
-        "statuses",
-        "lulds",
-        "imbalances",
-        "orderbooks",
-    }
-)
+# The Alpaca channels ingest parses (ingest/formats/alpaca.py); corrections and cancel
+# errors come with `trades`. The stream has more (statuses, lulds, imbalances, crypto
+# orderbooks: https://docs.alpaca.markets/docs/real-time-stock-pricing-data), which ingest
+# would only dead-letter as unsupported_message, so they are refused here.
+ALPACA_CHANNELS = frozenset({"trades", "quotes", "bars", "updatedBars", "dailyBars"})
 # Feeds of wss://stream.data.alpaca.markets/v2/{feed}; `crypto` is the v1beta3 crypto stream.
 ALPACA_STREAMS = frozenset({"iex", "sip", "delayed_sip", "boats", "overnight", "test", "crypto"})
 # Polygon clusters: wss://socket.polygon.io/{cluster}.

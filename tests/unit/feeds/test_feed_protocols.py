@@ -248,6 +248,8 @@ def test_settings_name_the_variable_to_fix() -> None:
         FeedSettings.from_env("polygon", {"POLYGON_API_KEY": "k"})
     with pytest.raises(ConfigError, match="TICKCAST_FEED_CHANNELS"):
         settings("alpaca", "", channels="trade")
+    with pytest.raises(ConfigError, match="lulds"):  # ingest would dead-letter every one
+        settings("alpaca", "", channels="trades,lulds")
     with pytest.raises(ConfigError, match="TICKCAST_FEED_SHARDS"):
         settings("alpaca", "", shards=0)
     with pytest.raises(ConfigError, match="wildcard"):
