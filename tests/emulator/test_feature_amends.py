@@ -98,7 +98,7 @@ def test_trades_with_refs_still_take_one_round_trip(backends, symbol) -> None:
     store = stage._store(s.redis_url, s.state_ttl_s)
     pool = store._redis.connection_pool
     sent: list[int] = []
-    conn = pool.get_connection("PING")
+    conn = pool.get_connection()
     pool.release(conn)
     original = type(conn).send_packed_command
 
