@@ -126,6 +126,13 @@ def test_subscribe_gets_a_snapshot_and_request_prediction_answers(backends, symb
             ans = ws.receive_json()
             assert ans["type"] == "prediction_response" and ans["seq"] == 7000
             assert ans["meets_confidence"] is False and ans["server_latency_us"] >= 0
+            # 1 s bars of the baseline: none of the contract's options is served here,
+            # and each says so (test_bridge_request_options.py has the served cases)
+            assert {k: (v["requested"], v["status"]) for k, v in ans["options"].items()} == {
+                "horizon": ("1d", "not_served"),
+                "confidence": (0.95, "not_served"),
+                "model": ("ensemble", "not_served"),
+            }
             assert any("ensemble" in n for n in ans["notes"]) and any(
                 "1d" in n for n in ans["notes"]
             )

@@ -24,6 +24,7 @@ Channel = Literal["predictions", "alerts", "bars"]
 CHANNELS: tuple[Channel, ...] = ("predictions", "bars", "alerts")
 MAX_SYMBOLS_PER_MESSAGE = 200
 MAX_TOKEN_CHARS = 8192
+MAX_OPTION_CHARS = 64  # a model id or a horizon; answers echo them
 
 # Close codes. 1xxx are RFC 6455's; 4xxx are this protocol's (RFC 6455 s7.4.2).
 CLOSE_GOING_AWAY = 1001  # connection aged out before Cloud Run's request timeout: reconnect
@@ -84,10 +85,26 @@ class Ping(_Msg):
     id: str | int | None = None
 
 
+def _horizon(v: object) -> object:
+    """Bars (`3`, "3", "3bars") or a duration ("90s", "5m", "1h", "1d", "1w"); what it
+    means is answered, not refused (options.py): only the type and size are checked."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        if v <= 0:
+            raise ValueError("a number of bars must be positive")
+        return v
+    if isinstance(v, str):
+        if len(v) > MAX_OPTION_CHARS:
+            raise ValueError(f"at most {MAX_OPTION_CHARS} characters")
+        return v
+    raise ValueError("a number of bars, or a duration such as '1d'")
+
+
 class RequestOptions(_Msg):
-    horizon: str | None = None
+    """Each one set is answered `served` or `not_served` with a reason (options.py)."""
+
+    horizon: Annotated[str | int, BeforeValidator(_horizon)] | None = None
     confidence: Annotated[float, Field(gt=0, lt=1)] | None = None
-    model: str | None = None
+    model: Annotated[str, Field(max_length=MAX_OPTION_CHARS)] | None = None
 
 
 class RequestPrediction(_Msg):

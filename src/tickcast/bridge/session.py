@@ -21,6 +21,7 @@ from tickcast.bridge import history
 from tickcast.bridge.admission import TokenBucket
 from tickcast.bridge.auth import AuthError
 from tickcast.bridge.hub import Subscriber, bar_frame, prediction_frame
+from tickcast.bridge.options import NOT_SERVED, answer_options
 from tickcast.bridge.origins import origin_allowed
 from tickcast.bridge.outbox import Key, Outbox
 from tickcast.bridge.principal import Principal
@@ -29,6 +30,7 @@ from tickcast.bridge.protocol import (
     CLOSE_RESTART,
     CLOSE_TOO_MANY,
     CLOSE_UNAUTHORIZED,
+    MAX_SYMBOLS_PER_MESSAGE,
     Auth,
     Ping,
     ProtocolError,
@@ -132,6 +134,7 @@ class Session:
                 server="tickcast",
                 version=__version__,
                 channels=list(CHANNELS),
+                max_symbols_per_message=MAX_SYMBOLS_PER_MESSAGE,
                 auth=sub.principal.describe(),
                 heartbeat_s=self.cfg.ws_heartbeat_s,
             )
@@ -362,18 +365,8 @@ class Session:
         if doc is None:
             return error_frame("not_found", f"no prediction for {msg.symbol} yet")
         pred = doc.get("prediction")
-        notes = []
         opts = msg.options
-        if opts.model and pred and opts.model != pred.get("model_id"):
-            notes.append(
-                f"model '{opts.model}' is not served here; answered with '{pred.get('model_id')}'"
-            )
-        if opts.horizon:
-            bars = pred.get("horizon_bars") if pred else "?"
-            notes.append(
-                f"horizon '{opts.horizon}' requested; this prediction looks "
-                f"{doc.get('interval_s')}s x {bars} bars ahead"
-            )
+        options = answer_options(opts, doc)
         meets = (
             None
             if opts.confidence is None or pred is None
@@ -388,7 +381,8 @@ class Session:
             reason=doc.get("reason"),
             prediction=pred,
             meets_confidence=meets,
-            notes=notes,
+            options=options,
+            notes=[a["reason"] for a in options.values() if a["status"] == NOT_SERVED],
             server_latency_us=(time.perf_counter_ns() - t0) // 1000,
         )
 
