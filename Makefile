@@ -10,13 +10,24 @@ STAMP := $(VENV)/.installed
 NATIVE := src/tickcast/indicators/.native-stamp
 DURATION ?=
 
-.PHONY: demo test lint typecheck bootstrap system native clean
+.PHONY: demo test lint typecheck bootstrap system native clean lock
 
-$(STAMP): pyproject.toml
+# The venv is installed from requirements.lock (every package pinned with its
+# hashes, `make lock` regenerates it from pyproject.toml), then tickcast itself
+# without resolving anything again.
+LOCK := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Recompile the lock after editing pyproject.toml's dependencies (keeps the
+# other pins; `$(BIN)/python -m tickcast.deploy.lock --upgrade` moves them all).
+lock: $(STAMP)
+	$(BIN)/python -m tickcast.deploy.lock
 
 system:
 	@bash scripts/bootstrap.sh
