@@ -299,27 +299,36 @@ def time_model(
 def time_parts(
     model: LinearModel, vectors: Sequence[Features], calls: int
 ) -> dict[str, tuple[float, float]]:
-    """p50/p99 µs of each step of LinearModel.predict, one vector after another."""
+    """p50/p99 µs of LinearModel.predict and of each of its steps, timed in one loop."""
     from tickcast.predict import model as pm
 
     clock = time.perf_counter_ns
+    validate = Prediction.__pydantic_validator__.validate_python
     n = len(vectors)
     xs = [input_list(f) for f in vectors]
     terms = [model.terms(x) for x in xs]
-    samples: dict[str, list[int]] = {"inputs": [], "terms": [], "prediction": []}
-    parts = [samples[k] for k in ("inputs", "terms", "prediction")]
+    dumps = [model.predict(f).model_dump() for f in vectors]
+    keys = ("whole", "inputs", "terms", "prediction", "validation")
+    samples: dict[str, list[int]] = {k: [] for k in keys}
+    whole, inputs, weigh, build, valid = (samples[k] for k in keys)
     for i in range(calls):
         f, x, t = vectors[i % n], xs[i % n], terms[i % n]
         t0 = clock()
-        input_list(f)
+        model.predict(f)
         t1 = clock()
-        model.terms(x)
+        input_list(f)
         t2 = clock()
-        pm.prediction(model, model.intercept + sum(t), model.names, t, 0.01)
+        model.terms(x)
         t3 = clock()
-        parts[0].append(t1 - t0)
-        parts[1].append(t2 - t1)
-        parts[2].append(t3 - t2)
+        pm.prediction(model, model.intercept + sum(t), model.names, t, 0.01)
+        t4 = clock()
+        validate(dumps[i % n])
+        t5 = clock()
+        whole.append(t1 - t0)
+        inputs.append(t2 - t1)
+        weigh.append(t3 - t2)
+        build.append(t4 - t3)
+        valid.append(t5 - t4)
     return {k: _percentiles(v) for k, v in samples.items()}
 
 
@@ -355,12 +364,14 @@ def format_table(figures: dict[str, dict[str, tuple[float, float]]], sizes: dict
 
 def format_parts(name: str, parts: dict[str, tuple[float, float]]) -> str:
     what = {
-        "inputs": "inputs from the features dict (`input_list`)",
-        "terms": "standardise and weigh (`LinearModel.terms`)",
-        "prediction": "p_up, top factors, the pydantic Prediction (`model.prediction`)",
+        "whole": "the whole `LinearModel.predict` (no registry lookup)",
+        "inputs": "1. inputs from the features dict (`input_list`)",
+        "terms": "2. standardise and weigh (`LinearModel.terms`)",
+        "prediction": "3. p_up, top factors, the Prediction (`model.prediction`)",
+        "validation": "   of which pydantic builds the Prediction and its Factors",
     }
     lines = [
-        f"Where the time goes, {name}, step by step:",
+        f"Where the time goes, {name}, each step timed alone in one loop:",
         "",
         "| step | p50 µs | p99 µs |",
         "|---|---:|---:|",
@@ -434,8 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({len(odd):,} with odd values): every Prediction identical to the numpy reference"
     )
     print(
-        f"calls: {args.calls:,} per row, each timed alone (perf_counter_ns), rows interleaved "
-        "call by call, gc on\n"
+        f"calls: {args.calls:,} per row, each timed alone (perf_counter_ns), gc on; prediction "
+        "and dot interleaved call by call, then the numpy path and the empty call\n"
     )
 
     figures: dict[str, dict[str, tuple[float, float]]] = {}

@@ -55,8 +55,8 @@ SUITES: tuple[Suite, ...] = (
         (), ("--calls", "2000", "--check", "200"),
         "The stage's per-bar model path (registry lookup, features dict to the Prediction "
         "object, no Firestore) for the live default logreg-daily and the ensemble, on "
-        "realistic feature vectors, beside numpy.dot of the same weights and standardised "
-        "inputs and the earlier per-call numpy path, interleaved call by call; p50/p99 per "
+        "realistic feature vectors, interleaved call by call with numpy.dot of the same "
+        "weights and standardised inputs; then the earlier per-call numpy path. p50/p99 per "
         "call, every Prediction first checked identical to that numpy path. The target is "
         "printed with PASS/MISS.",
     ),
