@@ -11,6 +11,14 @@ Logging (one request log line per invocation) all charge for.
 Every price lives in prices.json with its source and an `as_of` date; every
 other number is an assumption listed in `Assumptions` and printed with the
 estimate. Neither is a quote: check the prices before relying on a total.
+
+What is deployed (instances kept warm, memory and CPU, the bridge's always-on
+instances, the VPC connector, Redis, the feed connectors, the clock and who it
+pushes to) is not assumed: `DEPLOYMENTS` holds it per environment, as
+infra/terraform/envs/ENV.tfvars sets it over the variables' defaults
+(tests/unit/deploy/test_cost_matches_terraform.py compares them), and the push
+fan-out comes from topology.json, the file Terraform reads. `--env dev|prod`
+prices that environment.
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,6 +66,75 @@ class FunctionShape:
 
 
 @dataclass(frozen=True)
+class FunctionScale:
+    """One function's scaling as Terraform sets it (var.function_scaling)."""
+
+    min_instances: int
+    concurrency: int
+    vcpu: float = 1.0
+    gib: float = 0.5
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What infra/terraform deploys in one environment: envs/ENV.tfvars over the
+    variables' defaults. Instances, sizes and counts only; prices are elsewhere."""
+
+    functions: Mapping[str, FunctionScale]
+    bridge_instances: int  # bridge_scaling.min_instances: always on, CPU always allocated
+    bridge_vcpu: float
+    bridge_gib: float
+    connector_instances: int  # connector_instances.min (e2-micro)
+    redis_gb: int  # redis_memory_size_gb
+    feeds: int = 0  # entries of var.feeds: one always-on instance each
+    feed_vcpu: float = 1.0
+    feed_gib: float = 0.5
+    clock_per_minute: float = 1.0  # the clock job's schedule, "* * * * *"
+
+
+def _functions(ingest: FunctionScale, features: FunctionScale, predict: FunctionScale) -> Any:
+    return {"ingest": ingest, "features": features, "predict": predict}
+
+
+# The variables' defaults (variables.tf), then each environment's tfvars over them.
+DEPLOYMENTS: dict[str, Deployment] = {
+    "default": Deployment(
+        functions=_functions(FunctionScale(0, 16), FunctionScale(0, 16), FunctionScale(0, 8)),
+        bridge_instances=1,
+        bridge_vcpu=1.0,
+        bridge_gib=0.5,
+        connector_instances=2,
+        redis_gb=1,
+    ),
+    "dev": Deployment(
+        functions=_functions(FunctionScale(0, 16), FunctionScale(0, 16), FunctionScale(0, 8)),
+        bridge_instances=0,
+        bridge_vcpu=1.0,
+        bridge_gib=0.5,
+        connector_instances=2,
+        redis_gb=1,
+    ),
+    "prod": Deployment(
+        functions=_functions(
+            FunctionScale(1, 32), FunctionScale(1, 32), FunctionScale(1, 16, gib=1.0)
+        ),
+        bridge_instances=2,
+        bridge_vcpu=1.0,
+        bridge_gib=1.0,
+        connector_instances=2,
+        redis_gb=2,
+    ),
+}
+
+
+@cache
+def push_subscriptions() -> dict[str, int]:
+    """Push subscriptions per topic, from topology.json (what Terraform creates)."""
+    text = resources.files("tickcast.deploy").joinpath("topology.json").read_text("utf-8")
+    return dict(Counter(r["topic"] for r in json.loads(text)["routes"]))
+
+
+@dataclass(frozen=True)
 class Assumptions:
     # Feeds publish what arrived during one window as one raw frame.
     feed_window_ms: float = 100.0
@@ -81,12 +161,47 @@ class Assumptions:
     bridge_instances: int = 1
     bridge_vcpu: float = 1.0
     bridge_gib: float = 0.5
+    # Without --env, one feed connector is assumed (infra/terraform/feeds.tf deploys
+    # none until var.feeds names one); with --env, the environment's count.
     feeds: int = 1  # `tickcast feed` connectors (infra/terraform/feeds.tf), one instance each
     feed_vcpu: float = 1.0
     feed_gib: float = 0.5
     connector_instances: int = 2
+    # The rest of what is deployed: the defaults are DEPLOYMENTS["default"];
+    # for_deployment() takes an environment's.
+    min_instances: Mapping[str, int] = field(
+        default_factory=lambda: {"ingest": 0, "features": 0, "predict": 0}
+    )
+    clock_per_minute: float = 1.0
     secrets: int = 2
     scheduler_jobs: int = 1
+
+    @classmethod
+    def for_deployment(cls, d: Deployment, **overrides: Any) -> Assumptions:
+        base = cls()
+        shapes = {
+            name: FunctionShape(
+                getattr(base, name).base_ms,
+                getattr(base, name).per_tick_ms,
+                scale.concurrency,
+                scale.vcpu,
+                scale.gib,
+            )
+            for name, scale in d.functions.items()
+        }
+        values: dict[str, Any] = {
+            **shapes,
+            "bridge_instances": d.bridge_instances,
+            "bridge_vcpu": d.bridge_vcpu,
+            "bridge_gib": d.bridge_gib,
+            "connector_instances": d.connector_instances,
+            "min_instances": {n: f.min_instances for n, f in d.functions.items()},
+            "feeds": d.feeds,
+            "feed_vcpu": d.feed_vcpu,
+            "feed_gib": d.feed_gib,
+            "clock_per_minute": d.clock_per_minute,
+        }
+        return cls(**{**values, **overrides})
 
 
 @dataclass(frozen=True)
@@ -223,15 +338,24 @@ def _estimate(
     else:
         raw_rate = ticks_rate = t
     raw_ticks, batch_ticks = t / raw_rate, t / ticks_rate
+    clock_rate = a.clock_per_minute / 60
     hops = {  # topic -> (messages/s, bytes per message)
         "raw": (raw_rate, a.envelope_bytes + raw_ticks * a.raw_tick_bytes),
         "ticks": (ticks_rate, a.envelope_bytes + batch_ticks * a.tick_bytes),
-        "clock": (1 / 60, a.clock_bytes),
+        "clock": (clock_rate, a.clock_bytes),
         "features": (bars_per_s, a.envelope_bytes + a.features_bytes),
     }
     min_bytes = float(p.value("pubsub_min_request_bytes"))
-    # One message per publish request and per push request (push delivers one at a time).
-    billed = sum(2 * rate * max(min_bytes, size) for rate, size in hops.values()) * month_s
+    # One publish request per message, and one push request per message and push
+    # subscription (push delivers one at a time): the clock feeds two functions.
+    pushes = push_subscriptions()
+    billed = (
+        sum(
+            (1 + pushes.get(topic, 0)) * rate * max(min_bytes, size)
+            for topic, (rate, size) in hops.items()
+        )
+        * month_s
+    )
     if free_tier:
         billed = max(0.0, billed - float(p.value("pubsub_free_gib")) * GIB)
     lines = [
@@ -245,10 +369,11 @@ def _estimate(
     ]
 
     # Cloud Run functions: busy instance time under request-based billing.
+    # Features and predict are each pushed every clock tick (topology.json).
     invocations = {
         "ingest": (raw_rate, a.ingest, raw_ticks),
-        "features": (ticks_rate + 1 / 60, a.features, batch_ticks),
-        "predict": (bars_per_s, a.predict, 1.0),
+        "features": (ticks_rate + clock_rate, a.features, batch_ticks),
+        "predict": (bars_per_s + clock_rate, a.predict, 1.0),
     }
     vcpu_s = gib_s = requests = 0.0
     for rate, shape, ticks in invocations.values():
@@ -286,6 +411,22 @@ def _estimate(
             requests / 1e6 * float(p.usd("run_requests_million")),
         ),
     ]
+
+    # Instances kept warm (min_instances) are billed between requests at the idle rate.
+    warm = {name: n for name, n in a.min_instances.items() if n}
+    if warm:
+        warm_vcpu = sum(n * getattr(a, name).vcpu for name, n in warm.items()) * month_s
+        warm_gib = sum(n * getattr(a, name).gib for name, n in warm.items()) * month_s
+        lines.append(
+            Line(
+                "Functions",
+                f"min instances kept warm ({sum(warm.values())}, idle rate)",
+                sum(warm.values()) * month_s,
+                "instance-s",
+                warm_vcpu * float(p.usd("run_idle_vcpu_second")[tier])
+                + warm_gib * float(p.usd("run_request_gib_second")[tier]),
+            )
+        )
 
     log_bytes = (
         sum(rate for rate, _, _ in invocations.values())
@@ -448,7 +589,7 @@ def estimate(
         )
     notes.append(
         "Not included: network egress to clients, Cloud Build minutes, Artifact Registry storage, "
-        "Pub/Sub retained-message storage, min instances kept warm on functions, taxes."
+        "Pub/Sub retained-message storage, the bridge's tickcast-ticks subscription, taxes."
     )
     return Report(
         workload=w,
@@ -547,11 +688,18 @@ def _non_negative_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     prices = Prices.load(Path(args.prices) if args.prices else None)
-    a = Assumptions(
-        feed_window_ms=args.feed_window_ms, bridge_instances=args.bridge_instances, feeds=args.feeds
-    )
+    d = DEPLOYMENTS[args.env]
+    overrides: dict[str, Any] = {"feed_window_ms": args.feed_window_ms}
+    if args.env == "default":
+        overrides["feeds"] = Assumptions.feeds  # assumed, see Assumptions.feeds
+    for key in ("bridge_instances", "feeds"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    a = Assumptions.for_deployment(d, **overrides)
     w = Workload(args.symbols, args.ticks_per_second, args.bar_seconds, args.region)
-    report = estimate(w, a, prices, redis_gb=args.redis_gb, free_tier=args.free_tier)
+    # An environment prices the Redis it deploys; without one, Redis is sized for the load.
+    redis_gb = args.redis_gb or (d.redis_gb if args.env != "default" else None)
+    report = estimate(w, a, prices, redis_gb=redis_gb, free_tier=args.free_tier)
     print(json.dumps(to_json(report), indent=2) if args.json else render(report))
     return 0
 
@@ -585,16 +733,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="how much the feed batches into one raw message (default 100 ms)",
     )
     p.add_argument(
+        "--env",
+        choices=sorted(DEPLOYMENTS),
+        default="default",
+        help="price what infra/terraform deploys in this environment (min instances, memory, "
+        "bridge instances, connector, Redis, feeds); default: the variables' defaults",
+    )
+    p.add_argument(
         "--bridge-instances",
         type=_non_negative_int,
-        default=1,
-        help="always-on ws_bridge instances (default 1)",
+        default=None,
+        help="always-on ws_bridge instances (default: the environment's bridge min instances)",
     )
     p.add_argument(
         "--feeds",
         type=_non_negative_int,
-        default=Assumptions.feeds,
-        help="feed connectors, one always-on instance each (default 1)",
+        default=None,
+        help="feed connectors, one always-on instance each (default: the environment's, "
+        f"or {Assumptions.feeds} without --env)",
     )
     p.add_argument(
         "--redis-gb",

@@ -59,7 +59,8 @@ def test_pubsub_is_billed_at_1000_bytes_per_request() -> None:
     month_s = 730 * 3600
     line = next(x for x in r.per_tick.lines if x.service == "Pub/Sub")
     # Per tick, raw and ticks carry one small message each: every hop bills the 1000 B floor.
-    floor_gib = 2 * (100 + 100 + 1 / 60) * 1000 * month_s / cost.GIB
+    # Each is published once and pushed once; the clock is pushed to features and predict.
+    floor_gib = (2 * (100 + 100) + 3 * (1 / 60)) * 1000 * month_s / cost.GIB
     features = 2 * (20 / 60) * max(1000, 250 + 1500) * month_s / cost.GIB
     assert line.quantity == pytest.approx(floor_gib + features)
     assert line.usd == pytest.approx(line.quantity / 1024 * 40.0)
@@ -92,10 +93,11 @@ def test_firestore_scales_with_bars_not_ticks() -> None:
 
 
 def test_redis_is_sized_for_dedupe_keys() -> None:
-    small, big = report(tps=1.0), report(tps=1000.0)
+    # Enough ticks/s that the dedupe window's keys outgrow 1 GB.
+    small, big = report(tps=1.0), report(tps=50_000.0)
     assert small.redis_gb == 1
     assert big.redis_gb_needed > small.redis_gb_needed
-    under = report(tps=1000.0, redis_gb=1)
+    under = report(tps=50_000.0, redis_gb=1)
     assert under.redis_gb == 1
     assert any("dedupe" in n for n in under.notes)
     # Bigger capacity tiers are cheaper per GB.
