@@ -14,16 +14,24 @@ Cooldown, per symbol and kind, in bar time (seq): an alert fires only if the
 last one of its kind is at least TICKCAST_ALERT_COOLDOWN_S older. Measuring in
 bar time keeps a replay or a redelivery from firing twice; the last seq per
 kind lives in Firestore (`symbols/{SYM}/state/alerts`), so every instance sees it.
+
+Retention: every alert carries `expire_at` (a timestamp, ALERT_RETENTION_DAYS after
+it was written); Firestore's TTL policy on `alerts.expire_at` (infra/terraform/
+firestore.tf) deletes it after that, so the collection stays bounded. The bridge
+streams only recent alerts and strips the field from frames.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tickcast.config import Settings
 from tickcast.predict.model import Features
+
+ALERT_RETENTION_DAYS = 7  # an alert is news: a week is enough to look back on
 
 KINDS = (
     "high_confidence",
@@ -77,6 +85,8 @@ class Alert:
             "value": self.value,
             "threshold": self.threshold,
             "created_at": created_at_ms,
+            "expire_at": datetime.fromtimestamp(created_at_ms / 1000, UTC)
+            + timedelta(days=ALERT_RETENTION_DAYS),
         }
 
 

@@ -251,3 +251,17 @@ def test_a_bar_without_a_positive_interval_is_bad_input() -> None:
     # Refused before any model or Firestore call: no client is needed.
     with pytest.raises(PermanentError, match="interval_s"):
         Predictor(Settings.from_env({}), client=None).on_features(fm)  # type: ignore[arg-type]
+
+
+def test_every_alert_carries_its_ttl_timestamp() -> None:
+    """Firestore's TTL policy on alerts.expire_at bounds the collection; the field must be a
+    timestamp (TTL ignores integers such as created_at)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tickcast.predict.alerts import ALERT_RETENTION_DAYS, Alert
+
+    alert = Alert("AAPL", 60_000, "rsi_overbought", "RSI 75 >= 70", 75.0, 70.0)
+    doc = alert.document(1_700_000_000_000)
+    assert doc["expire_at"] == datetime.fromtimestamp(1_700_000_000, UTC) + timedelta(
+        days=ALERT_RETENTION_DAYS
+    )
