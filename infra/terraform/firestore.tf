@@ -77,3 +77,21 @@ resource "google_firestore_field" "prediction_expire_at" {
   # Field-override operations on one database contend when run in parallel.
   depends_on = [google_firestore_field.prediction_seq]
 }
+
+# TTL on alerts: predict writes `expire_at` (a timestamp, 7 days after the
+# alert: predict/alerts.py ALERT_RETENTION_DAYS) on every alerts/{id} document,
+# so the collection stays bounded; the bridge streams only recent alerts by
+# `created_at`, whose automatic index stays. No index on expire_at (a write
+# hotspot nothing queries).
+resource "google_firestore_field" "alert_expire_at" {
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+  field      = "expire_at"
+
+  ttl_config {}
+
+  index_config {}
+
+  # Field-override operations on one database contend when run in parallel.
+  depends_on = [google_firestore_field.prediction_expire_at]
+}

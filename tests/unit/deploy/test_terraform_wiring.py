@@ -335,6 +335,13 @@ def test_firestore_indexes_and_ttl(root: Module) -> None:
     ttl = root.resources["google_firestore_field.prediction_expire_at"]
     assert (ttl["collection"], ttl["field"]) == ("predictions", "expire_at")
     assert "ttl_config" in ttl
+    # Alerts expire too (the field predict/alerts.py writes), so the collection is bounded.
+    from tickcast.predict.alerts import Alert
+
+    written = Alert("AAPL", 1, "rsi_overbought", "", 1.0, 1.0).document(1)
+    ttl = root.resources["google_firestore_field.alert_expire_at"]
+    assert (ttl["collection"], ttl["field"]) == ("alerts", "expire_at") and "expire_at" in written
+    assert "ttl_config" in ttl
 
 
 def test_bridge_service_shape(root: Module) -> None:
