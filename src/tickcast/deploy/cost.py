@@ -148,8 +148,10 @@ class Assumptions:
     predict: FunctionShape = field(default_factory=lambda: FunctionShape(40.0, 0.0, 8))
     request_log_bytes: int = 1000  # Cloud Run writes one request log entry per push
     app_log_bytes: int = 300  # tickcast's own JSON lines per invocation
-    # Redis: a dedupe key per tick id for TICKCAST_DEDUPE_TTL_S, plus state per symbol.
-    dedupe_key_bytes: int = 100
+    # Redis: dedupe claims for TICKCAST_DEDUPE_TTL_S, plus state per symbol. 320 B per
+    # tick is the measured worst case (every trade alone in its symbol-second hash;
+    # quotes are not claimed): docs/PERFORMANCE.md, `tickcast bench dedupe`.
+    dedupe_key_bytes: int = 320
     state_bytes_per_symbol: int = 8192
     redis_usable_fraction: float = 0.7  # headroom under noeviction
     # Firestore per closed bar and symbol: latest + history, alerts now and then.
