@@ -45,9 +45,10 @@ def redis_client(url: str) -> redis.Redis:
     - `redis://host:port/db`, or `rediss://` for TLS.
     - `redis+cluster://host:port` (or `rediss+cluster://`): a Redis Cluster, any
       node as the seed; every script tickcast runs keeps to one slot (keys.py).
-    - With `rediss`, the server's CA as a file: `?ssl_ca_certs=/path/ca.pem`
-      (Memorystore: the instance's own CA, `server_ca_certs` in Terraform). Other
-      query options are redis-py's, and win over the defaults here.
+    - With `rediss`, the server's CA as a file, `?ssl_ca_certs=/path/ca.pem`, or
+      inline, `?ssl_ca_data=<url-encoded PEM>` (what Terraform writes into the
+      secret from Memorystore's `server_ca_certs`). Other query options are
+      redis-py's, and win over the defaults here.
     """
     import redis
 

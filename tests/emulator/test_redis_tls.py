@@ -165,6 +165,23 @@ def test_redis_client_connects_with_the_instance_ca(tls_redis: TlsRedis) -> None
         clients.redis_client.cache_clear()
 
 
+def test_the_url_terraform_writes_connects_with_the_ca_inline(tls_redis: TlsRedis) -> None:
+    """infra/terraform/secrets.tf writes `rediss://:AUTH@IP:PORT/0?ssl_ca_data=<urlencoded PEM>`:
+    the secret alone must be enough, with no CA file on the function's disk."""
+    from urllib.parse import quote
+
+    from tickcast import clients
+
+    pem = quote(tls_redis.ca.read_text(), safe="")  # what Terraform's urlencode() gives
+    clients.redis_client.cache_clear()
+    try:
+        r = clients.redis_client(f"rediss://127.0.0.1:{tls_redis.port}/0?ssl_ca_data={pem}")
+        assert r.ping()
+        r.close()
+    finally:
+        clients.redis_client.cache_clear()
+
+
 def test_redis_py_defaults_refuse_an_ip_named_only_in_the_cn(tls_redis: TlsRedis) -> None:
     """Why the fix matters: the same URL with redis-py's defaults fails the handshake."""
     r = redis.Redis.from_url(_url(tls_redis, tls_redis.ca), socket_connect_timeout=2)
