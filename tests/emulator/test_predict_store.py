@@ -291,7 +291,16 @@ def test_alert_cooldown_is_shared_by_instances(make, symbol) -> None:
     assert fired == [seqs[0], seqs[3]]  # 2 and 3 fall inside the 10 s cooldown
     doc = db.document(f"alerts/{symbol}-{seqs[0]}-rsi_overbought").get().to_dict()
     assert doc["value"] == 75.0 and doc["threshold"] == 70.0 and doc["created_at"] == seqs[0] + 1
-    assert set(doc) == {"symbol", "seq", "kind", "message", "value", "threshold", "created_at"}
+    assert set(doc) == {
+        "symbol",
+        "seq",
+        "kind",
+        "message",
+        "value",
+        "threshold",
+        "created_at",
+        "expire_at",
+    }
 
 
 def test_stale_feed_is_raised_once_by_the_clock_or_the_next_bar(make, symbol) -> None:

@@ -219,7 +219,7 @@ def test_a_bar_of_odd_lots_only_is_flat_at_the_previous_close() -> None:
     bars += st.add(
         [trade(T0 + MIN + S, 55.0, 10, flags=VOL), trade(T0 + MIN + 2 * S, 56.0, 10, flags=VOL)]
     )
-    first, second = bars + close_all(st)
+    _, second = bars + close_all(st)
     assert (second.o, second.h, second.l, second.c, second.v) == (10.0, 10.0, 10.0, 10.0, 20)
 
 
