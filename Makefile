@@ -46,6 +46,7 @@ demo: bootstrap $(NATIVE)
 	$(BIN)/tickcast demo $(if $(DURATION),--duration $(DURATION),)
 
 test: bootstrap $(NATIVE)
+	@bash scripts/bootstrap.sh --test
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 lint: $(STAMP)

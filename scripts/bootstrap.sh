@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Bootstraps what `make demo` and `make test` need on a fresh machine:
-# redis-server and chromium (apt-get when missing; chromium runs the dashboard's
-# browser test, tests/e2e/test_dashboard_browser.py), Java 17 and the gcloud SDK's
-# emulators.
+# redis-server (apt-get when missing), Java 17 and the gcloud SDK's emulators;
+# with --test also chromium (apt-get when missing), which runs the dashboard's
+# browser test, tests/e2e/test_dashboard_browser.py: `make demo` does not need it.
 # The virtualenv and Python packages are the Makefile's job. Terraform is not
 # needed by either: the tests that run it (tests/unit/deploy, marker
 # `terraform`) are skipped without it, and pytest says so in one line.
@@ -10,7 +10,9 @@ set -euo pipefail
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ "${1:-}" = "--test" ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then

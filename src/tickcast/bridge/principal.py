@@ -8,6 +8,7 @@ from typing import Literal
 
 from tickcast.bridge.jwt_hs256 import expired
 from tickcast.config import Settings
+from tickcast.schema import normalise_symbol
 
 Kind = Literal["api_key", "jwt", "google", "local"]
 ALL_SYMBOLS = "*"
@@ -84,12 +85,13 @@ class Principal:
 
 
 def entitlements(raw: object) -> frozenset[str] | None:
-    """`["*"]` (or a missing claim) means every symbol; otherwise the listed ones."""
+    """`["*"]` (or a missing claim) means every symbol; otherwise the listed ones, as
+    `normalise_symbol` spells them (a key granting `BTC/USD` grants `BTC-USD`)."""
     if raw is None or raw == ALL_SYMBOLS:
         return None
     if isinstance(raw, Sequence) and not isinstance(raw, str):
         items = [str(s) for s in raw]
-        return None if ALL_SYMBOLS in items else frozenset(items)
+        return None if ALL_SYMBOLS in items else frozenset(map(normalise_symbol, items))
     return frozenset()
 
 

@@ -62,6 +62,7 @@ def test_origins(origin: str | None, allowed: tuple[str, ...], ok: bool) -> None
         (["*"], None),
         ("*", None),
         (["AAPL", "MSFT"], frozenset({"AAPL", "MSFT"})),
+        (["BTC/USD", "X:ETHUSD", "aapl"], frozenset({"BTC-USD", "ETH-USD", "AAPL"})),
         ([], frozenset()),
         (42, frozenset()),  # garbage grants nothing
     ],
