@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from trainkit import daily_csv, run_cli
 
 from tickcast.errors import TickcastError
-from tickcast.predict.cli import register
 from tickcast.predict.registry import Registry
-
-
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tickcast")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
 
 
 @pytest.fixture(scope="module")
 def csv_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(11)
-    path = tmp_path_factory.mktemp("data") / "bars.csv"
-    lines = ["date,symbol,open,high,low,close,volume"]
-    for sym in ("AAA", "BBB"):
-        c = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 260)))
-        for i, x in enumerate(c):
-            day = np.datetime64("2020-01-01") + np.timedelta64(i, "D")
-            lines.append(f"{day},{sym},{x:.4f},{x * 1.01:.4f},{x * 0.99:.4f},{x:.4f},{1000 + i}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return daily_csv(tmp_path_factory.mktemp("data") / "bars.csv", seed=11, days=260)
 
 
 def test_evaluate_prints_the_table_and_writes_json(csv_file: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "report.json"
-    assert run(["evaluate", "--csv", str(csv_file), "--folds", "3", "--json", str(out)]) == 0
+    assert run_cli(["evaluate", "--csv", str(csv_file), "--folds", "3", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     for label in ("logreg (trained)", "base rate", "sign of last return", "SMA(10/30) crossover"):
         assert label in text
@@ -53,7 +35,7 @@ def test_train_writes_an_artifact_the_registry_serves(
 ) -> None:
     stem = tmp_path / "models" / "mine"
     assert (
-        run(
+        run_cli(
             [
                 "train",
                 "--csv",
@@ -90,7 +72,7 @@ def test_bad_arguments_exit_non_zero_with_one_error_line(
     argv: list[str], message: str, capsys
 ) -> None:
     with pytest.raises(SystemExit) as exc:
-        run(argv)
+        run_cli(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and err[-1].startswith("tickcast ")
@@ -98,10 +80,10 @@ def test_bad_arguments_exit_non_zero_with_one_error_line(
 
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(TickcastError, match="no such file"):
-        run(["evaluate", "--csv", str(tmp_path / "missing.csv")])
+        run_cli(["evaluate", "--csv", str(tmp_path / "missing.csv")])
     with pytest.raises(TickcastError, match="unknown arch series 'dow'"):
-        run(["evaluate", "--arch", "dow"])
+        run_cli(["evaluate", "--arch", "dow"])
     short = tmp_path / "short.csv"
     short.write_text("open,high,low,close,volume\n" + "10,11,9,10,1\n" * 20)
     with pytest.raises(TickcastError, match="no labelled samples"):
-        run(["evaluate", "--csv", str(short), "--symbol", "X"])
+        run_cli(["evaluate", "--csv", str(short), "--symbol", "X"])

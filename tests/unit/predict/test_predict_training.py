@@ -5,7 +5,6 @@ it names."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 from pathlib import Path
@@ -13,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from trainkit import daily_csv, run_cli
 
 from tickcast.predict import training
-from tickcast.predict.cli import register
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "src" / "tickcast" / "models" / "logreg-daily"
@@ -23,25 +22,9 @@ COMMITTED = ROOT / "src" / "tickcast" / "models" / "logreg-daily"
 PROVENANCE = ("code_version", "created_at")
 
 
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tickcast")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
 @pytest.fixture(scope="module")
 def csv_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(7)
-    path = tmp_path_factory.mktemp("data") / "bars.csv"
-    lines = ["date,symbol,open,high,low,close,volume"]
-    for sym in ("AAA", "BBB"):
-        c = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 240)))
-        for i, x in enumerate(c):
-            day = np.datetime64("2020-01-01") + np.timedelta64(i, "D")
-            lines.append(f"{day},{sym},{x:.4f},{x * 1.01:.4f},{x * 0.99:.4f},{x:.4f},{1000 + i}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return daily_csv(tmp_path_factory.mktemp("data") / "bars.csv", seed=7, days=240)
 
 
 def files(stem: Path) -> tuple[bytes, bytes]:
@@ -57,9 +40,9 @@ def test_the_same_data_gives_the_same_version_and_the_same_files(
     now = [1_900_000_000.0]
     monkeypatch.setattr(training.time, "time", lambda: now[0])
     argv = ["train", "--csv", str(csv_file), "--folds", "2", "--out"]
-    assert run([*argv, str(tmp_path / "a" / "m")]) == 0
+    assert run_cli([*argv, str(tmp_path / "a" / "m")]) == 0
     now[0] += 60
-    assert run([*argv, str(tmp_path / "b" / "m")]) == 0
+    assert run_cli([*argv, str(tmp_path / "b" / "m")]) == 0
     a, b = files(tmp_path / "a" / "m"), files(tmp_path / "b" / "m")
     assert a == b
     meta = json.loads(a[0])
@@ -111,7 +94,7 @@ def test_the_committed_artifact_is_what_train_builds_from_the_commit_it_names(
     the committed provenance is a commit of the model code with that commit's time,
     so a clean checkout of it rebuilds both files byte for byte."""
     stem = tmp_path / "logreg-daily"
-    assert run(["train", "--out", str(stem)]) == 0
+    assert run_cli(["train", "--out", str(stem)]) == 0
     built_json, built_npz = files(stem)
     committed_json, committed_npz = files(COMMITTED)
     assert built_npz == committed_npz
