@@ -6,10 +6,8 @@ Deduper on a private redis-server started for this module (no emulators)."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,18 +24,10 @@ T0 = NOW_S * 1_000_000_000
 
 @pytest.fixture(scope="module")
 def redis_port() -> Iterator[int]:
-    from tickcast.local.processes import Proc, free_port, redis_ping
-    from tickcast.local.stack import redis_command
+    from tickcast.local.stack import private_redis
 
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="tickcast-dedupe-test-") as tmp:
-        proc = Proc("redis", redis_command(port), Path(tmp) / "redis.log", cwd=Path(tmp))
-        proc.start()
-        try:
-            proc.wait_ready(lambda: redis_ping(port), 20.0)
-            yield port
-        finally:
-            proc.stop()
+    with private_redis("tickcast-dedupe-test-") as port:
+        yield port
 
 
 @pytest.fixture

@@ -48,7 +48,6 @@ import json
 import platform
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -284,18 +283,10 @@ def redis_at(given: str | None) -> Iterator[tuple[str, str]]:
     if given:
         yield given, given
         return
-    from tickcast.local.processes import Proc, free_port, redis_ping
-    from tickcast.local.stack import redis_command
+    from tickcast.local.stack import private_redis
 
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="tickcast-bench-dedupe-") as tmp:
-        proc = Proc("redis", redis_command(port), Path(tmp) / "redis.log", cwd=Path(tmp))
-        proc.start()
-        try:
-            proc.wait_ready(lambda: redis_ping(port), 20.0)
-            yield f"redis://127.0.0.1:{port}/0", f"private redis-server on 127.0.0.1:{port}"
-        finally:
-            proc.stop()
+    with private_redis("tickcast-bench-dedupe-") as port:
+        yield f"redis://127.0.0.1:{port}/0", f"private redis-server on 127.0.0.1:{port}"
 
 
 def _mb(n: float) -> str:

@@ -53,7 +53,6 @@ import platform
 import random
 import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -336,18 +335,10 @@ def _redis_url(given: str | None) -> Iterator[str]:
     if given:
         yield given
         return
-    from tickcast.local.processes import Proc, free_port, redis_ping
-    from tickcast.local.stack import redis_command
+    from tickcast.local.stack import private_redis
 
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="tickcast-bench-redis-") as tmp:
-        proc = Proc("redis", redis_command(port), Path(tmp) / "redis.log", cwd=Path(tmp))
-        proc.start()
-        try:
-            proc.wait_ready(lambda: redis_ping(port), 20.0)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.stop()
+    with private_redis("tickcast-bench-redis-") as port:
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 class RoundTrips:

@@ -7,11 +7,13 @@ runs in its own process group and is stopped on `stop()`, and only that.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -101,6 +103,23 @@ def redis_command(port: int) -> list[str]:
         )
     # No persistence: the pipeline treats Redis as a cache it can rebuild.
     return [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+
+@contextlib.contextmanager
+def private_redis(prefix: str = "tickcast-redis-") -> Iterator[int]:
+    """A redis-server of its own on a free loopback port (benchmarks, tests): its port;
+    stopped, and its files removed, on exit."""
+    from tickcast.local.processes import free_port
+
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        proc = Proc("redis", redis_command(port), Path(tmp) / "redis.log", cwd=Path(tmp))
+        proc.start()
+        try:
+            proc.wait_ready(lambda: redis_ping(port), 20.0)
+            yield port
+        finally:
+            proc.stop()
 
 
 @dataclass
