@@ -19,12 +19,21 @@ from tickcast import __version__, clients, log
 from tickcast.bridge import history
 from tickcast.bridge.apikeys import COLLECTION as API_KEYS
 from tickcast.bridge.auth import AuthError, KeyEvents
+from tickcast.bridge.counted import CountedSession
 from tickcast.bridge.drain import RESTART_REASON, on_sigterm
 from tickcast.bridge.listener import CollectionListener
+from tickcast.bridge.opstats import (
+    MODEL_REFRESH_S,
+    LiveModel,
+    ModelReader,
+    StatsWindow,
+    live_model_id,
+    model_reader,
+)
+from tickcast.bridge.opstats import health as health_report
 from tickcast.bridge.principal import Principal
 from tickcast.bridge.protocol import CLOSE_RESTART, client_symbol
 from tickcast.bridge.runtime import Bridge
-from tickcast.bridge.session import Session
 from tickcast.bridge.source import Change, FirestoreSource, Since, Source
 from tickcast.bridge.view import client_doc
 from tickcast.bridge.watchdog import Watchdog
@@ -87,7 +96,11 @@ Caller = Annotated[Principal, Depends(request_principal)]
 
 
 def create_app(
-    s: Settings | None = None, firestore_client: Any = None, *, source: Source | None = None
+    s: Settings | None = None,
+    firestore_client: Any = None,
+    *,
+    source: Source | None = None,
+    models: ModelReader | None = None,
 ) -> FastAPI:
     cfg = s or settings()
     log.configure(cfg.log_level)
@@ -96,6 +109,9 @@ def create_app(
     )
     b = Bridge.build(cfg, data)
     hub = b.hub
+    ops = StatsWindow()
+    live = LiveModel()
+    read_model = models or model_reader(data)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -111,7 +127,10 @@ def create_app(
             b.metrics.updates.inc(len(batch))
             for _id, doc in batch:
                 if doc is not None:
+                    before = hub.updates
                     hub.on_symbol_doc(doc)
+                    if hub.updates > before:  # published now, not a redelivery
+                        _observe(ops, hub.latest, doc)
 
         def on_alerts(batch: list[Change]) -> None:
             for doc_id, doc in batch:
@@ -146,6 +165,7 @@ def create_app(
             asyncio.create_task(_sweep(b)),
             asyncio.create_task(b.watchdog.run()),
             asyncio.create_task(_recheck_keys(b)),
+            asyncio.create_task(_sample_ops(b, ops, live, read_model)),
         ]
         uninstall = on_sigterm(loop, b.drainer)
         try:
@@ -180,8 +200,19 @@ def create_app(
         return resources.files("tickcast.bridge").joinpath("dashboard.html").read_text()
 
     @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """For monitors: `healthy`, or `degraded` with `reasons` (still 200, so it is read)."""
+        return health_report(
+            version=__version__,
+            uptime_s=time.time() - b.started,
+            listeners=b.listeners,
+            silence_s=cfg.ws_listener_silence_s,
+            draining=b.drainer.draining,
+        )
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers (Cloud Run's liveness probe)."""
         return {"status": "ok"}
 
     @app.get("/readyz")
@@ -213,6 +244,9 @@ def create_app(
             "slow_drops": hub.slow_drops,
             "listener_restarts": sum(lst.restarts for lst in b.listeners),
             "replays_refused": b.replay.refused,
+            "active_connections": len(hub.subscribers),
+            **ops.snapshot(),
+            "live_model": live.view(),
         }
 
     @app.get("/metrics", include_in_schema=False)
@@ -259,13 +293,41 @@ def create_app(
         return client_doc(doc)
 
     async def ws(websocket: WebSocket) -> None:
-        await Session(b, websocket).run()
+        await CountedSession(b, websocket, ops).run()
 
     # A plain Starlette route: FastAPI's dependency solving per handshake costs
     # more than the session itself, and /ws takes no parameters to solve.
     app.router.add_websocket_route("/ws", ws)
 
     return app
+
+
+def _observe(ops: StatsWindow, latest: dict[str, dict[str, Any]], doc: dict[str, Any]) -> None:
+    published = latest.get(doc["symbol"])
+    if published is not None and published.get("seq") == doc.get("seq"):
+        ops.observe_update(published)  # the hub's copy: its trace carries `bridge`
+
+
+async def _sample_ops(
+    b: Bridge, ops: StatsWindow, live: LiveModel, read: ModelReader | None
+) -> None:
+    """Each second: frames sent per connection; every MODEL_REFRESH_S: the live model's scores."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(SWEEP_S)
+        ops.observe_sent({s.id: s.sent for s in b.hub.subscribers.values()})
+        ops.trim()
+        model_id = live_model_id(b.hub.latest)
+        stale = time.monotonic() - live.read_at >= MODEL_REFRESH_S or model_id != live.model_id
+        if read is None or model_id is None or not stale:
+            continue
+        live.model_id, live.read_at = model_id, time.monotonic()
+        try:
+            live.doc = await loop.run_in_executor(b.lookups, read, model_id)
+            live.error = None
+        except Exception as exc:  # Firestore unavailable: keep the last scores, retry later
+            live.error = str(exc)
+            _log.warning("models read failed", extra={"model_id": model_id, "error": str(exc)})
 
 
 async def _sweep(b: Bridge) -> None:
