@@ -160,6 +160,7 @@ def create_app(
         ]
         for listener in b.listeners:
             listener.start()
+        await b.start_trades(loop)  # channel `trades`: this instance's tickcast-ticks subscription
         b.watchdog = Watchdog(b.listeners, cfg.ws_watchdog_interval_s, cfg.ws_listener_silence_s)
         tasks = [
             asyncio.create_task(_sweep(b)),

@@ -30,7 +30,10 @@ from tickcast.bridge.protocol import (
     error_frame,
     frame,
 )
+from tickcast.bridge.trades import CHANNEL as TRADES
+from tickcast.bridge.trades import DEFAULT_RATE, Book, Throttle, trade_frame
 from tickcast.bridge.view import alert_data, bar_data, client_doc
+from tickcast.schema import TicksMessage
 
 _log = log.get("bridge")
 
@@ -72,6 +75,7 @@ class Subscriber:
         # Called when the credential behind this connection changes under it (its API
         # key's entitlements or limits were edited); the session re-checks its subscriptions.
         self.on_principal: Callable[[Principal], None] | None = None
+        self.throttle: Throttle | None = None  # channel `trades`: frames per symbol per second
 
     # --- queueing (event loop only) ---
     def send(self, text: str) -> None:
@@ -170,9 +174,13 @@ class Hub:
         self,
         history: HistoryReader | None = None,
         heartbeat_s: float = 15.0,
+        trades_rate: float = DEFAULT_RATE,
     ) -> None:
         self._history = history
         self.heartbeat_s = heartbeat_s
+        self.trades_rate = trades_rate
+        self.book = Book()  # channel `trades`: last trade and best quote per symbol
+        self.trade_updates = 0
         self.subscribers: dict[str, Subscriber] = {}
         self.by_key: dict[Key, set[Subscriber]] = {}
         self.by_api_key: dict[str, set[Subscriber]] = {}  # key_id -> its open connections
@@ -209,6 +217,8 @@ class Hub:
         self.by_key.setdefault(key, set()).add(s)
 
     def unsubscribe(self, s: Subscriber, key: Key) -> None:
+        if key[0] == TRADES and s.throttle is not None:
+            s.throttle.forget(key[1])
         s.subs.discard(key)
         s.last_seq.pop(key, None)
         s.held.pop(key, None)
@@ -307,6 +317,48 @@ class Hub:
             )
             for s in list(subs):
                 s.send(text)
+
+    # --- tickcast-ticks: last trade and best quote, at most trades_rate per client/symbol ---
+    def on_ticks(self, msg: TicksMessage) -> None:
+        q = self.book.apply(msg)
+        if q is None:
+            return
+        self.trade_updates += 1
+        key = (TRADES, q.symbol)
+        subs = self.by_key.get(key)
+        if not subs:
+            return
+        now = time.monotonic()
+        for s in list(subs):
+            if s.throttle is None:
+                s.throttle = Throttle(self.trades_rate)
+            delay = s.throttle.admit(q.symbol, now)
+            if delay is None:
+                s.offer(key, q.seq, q.text)
+            elif delay > 0:
+                asyncio.get_running_loop().call_later(delay, self._flush_trade, s, q.symbol)
+
+    def _flush_trade(self, s: Subscriber, symbol: str) -> None:
+        """The end of a client's interval for `symbol`: the latest state, once."""
+        if s.throttle is None or symbol not in s.throttle.pending:
+            return  # unsubscribed meanwhile (forget)
+        s.throttle.fired(symbol, time.monotonic())
+        key = (TRADES, symbol)
+        q = self.book.symbols.get(symbol)
+        if q is not None and key in s.subs and not s.closing:
+            s.offer(key, q.seq, q.text)
+
+    def trade_snapshot(self, s: Subscriber, symbol: str) -> None:
+        """On subscribe: the current state, if any and newer than what the client has."""
+        q = self.book.symbols.get(symbol)
+        key = (TRADES, symbol)
+        if q is None or q.seq <= s.last_seq.get(key, -1):
+            return
+        s.last_seq[key] = q.seq
+        if s.throttle is None:
+            s.throttle = Throttle(self.trades_rate)
+        s.throttle.admit(symbol, time.monotonic())
+        s.send(trade_frame(q, "snapshot"))
 
     # --- housekeeping, once a second ---
     def sweep(self) -> None:

@@ -20,8 +20,8 @@ from pydantic import (
 
 from tickcast.schema import SYMBOL_RE, Symbol, normalise_symbol
 
-Channel = Literal["predictions", "alerts", "bars"]
-CHANNELS: tuple[Channel, ...] = ("predictions", "bars", "alerts")
+Channel = Literal["predictions", "alerts", "bars", "trades"]
+CHANNELS: tuple[Channel, ...] = ("predictions", "bars", "alerts", "trades")
 MAX_SYMBOLS_PER_MESSAGE = 200
 MAX_TOKEN_CHARS = 8192
 MAX_OPTION_CHARS = 64  # a model id or a horizon; answers echo them

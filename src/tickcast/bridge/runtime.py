@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from tickcast import log
+from tickcast.bridge import trades
 from tickcast.bridge.admission import Admission
 from tickcast.bridge.auth import Authenticator, KeyRing
 from tickcast.bridge.drain import Drainer
@@ -20,6 +24,8 @@ from tickcast.bridge.replay import ReplayBudgets, ReplayLimits
 from tickcast.bridge.source import Source
 from tickcast.bridge.watchdog import Watchdog
 from tickcast.config import Settings
+
+_log = log.get("bridge")
 
 
 @dataclass
@@ -44,11 +50,18 @@ class Bridge:
     alerts_window_s: float
     listeners: list[CollectionListener] = field(default_factory=list)
     watchdog: Watchdog | None = None
+    # Channel `trades`: one tickcast-ticks subscription per instance (trades.py); None
+    # when switched off (TICKCAST_WS_TRADES) or Pub/Sub is not reachable (unit tests).
+    trades_on: bool = False
+    trades: trades.TicksFeed | None = None
     started: float = field(default_factory=time.time)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def build(cls, cfg: Settings, source: Source) -> Bridge:
+    def build(
+        cls, cfg: Settings, source: Source, environ: Mapping[str, str] | None = None
+    ) -> Bridge:
+        env = os.environ if environ is None else environ
         # Threads start on first use: building the bridge starts none.
         replays = ThreadPoolExecutor(cfg.ws_replay_workers, thread_name_prefix="bridge-replay")
         lookups = ThreadPoolExecutor(cfg.ws_lookup_workers, thread_name_prefix="bridge-lookup")
@@ -59,7 +72,7 @@ class Bridge:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(lookups, source.history, symbol, after, until, limit)
 
-        hub = Hub(read_history, heartbeat_s=cfg.ws_heartbeat_s)
+        hub = Hub(read_history, heartbeat_s=cfg.ws_heartbeat_s, trades_rate=trades.rate(env))
         keys = KeyRing()
         return cls(
             cfg=cfg,
@@ -76,12 +89,31 @@ class Bridge:
             replay=ReplayBudgets(ReplayLimits.from_settings(cfg)),
             key_recheck_s=cfg.ws_key_recheck_s,
             alerts_window_s=cfg.ws_alerts_window_s,
+            trades_on=trades.enabled(env),
         )
 
     def next_id(self) -> str:
         return f"c{next(self._ids)}"
 
+    async def start_trades(self, loop: asyncio.AbstractEventLoop) -> None:
+        """At start-up: this instance's tickcast-ticks subscription. A failure leaves the
+        other channels serving; `trades` then stays silent and /readyz says why."""
+        if not self.trades_on or self.trades is not None:
+            return
+        self.trades = trades.TicksFeed(self.cfg, self.hub.on_ticks, loop)
+        try:
+            await asyncio.to_thread(self.trades.start)
+        except Exception as exc:
+            self.trades.last_error = str(exc)
+            _log.error("trades subscription failed", extra={"error": str(exc)})
+
+    def stop_trades(self) -> None:
+        feed, self.trades = self.trades, None
+        if feed is not None:
+            feed.stop()
+
     def shutdown(self) -> None:
+        self.stop_trades()
         for pool in (self.replays, self.lookups):
             pool.shutdown(wait=False, cancel_futures=True)
 

@@ -276,6 +276,9 @@ class Session:
             self.b.hub.subscribe(sub, key)
             if msg.channel == "alerts":
                 continue
+            if msg.channel == "trades":  # live only: `since` does not apply
+                self.b.hub.trade_snapshot(sub, key[1])
+                continue
             since = (msg.since or {}).get(key[1])
             if since is None:
                 doc = self.b.hub.latest.get(key[1])
