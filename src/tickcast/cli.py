@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tickcast.deploy import cost, stage
     from tickcast.feeds import cli as feeds_cli
     from tickcast.local import cli as local_cli
+    from tickcast.ops import deadletter as deadletter_cli
     from tickcast.predict import cli as predict_cli
 
     parser = argparse.ArgumentParser(
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cli.register(sub)
     backfill_cli.register(sub)
     feeds_cli.register(sub)
+    deadletter_cli.register(sub)
 
     rp = sub.add_parser("replay", help="publish a feed file to the raw topic")
     rp.add_argument("file", help="NDJSON of vendor messages, or CSV of OHLCV bars")

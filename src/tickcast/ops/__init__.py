@@ -1,0 +1,1 @@
+"""Operator tools (docs/OPERATIONS.md): dead-letter replay."""
