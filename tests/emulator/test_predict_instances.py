@@ -402,3 +402,39 @@ def test_round_trips_per_bar_stay_at_or_below_five(make: Make, symbol: str) -> N
     assert max(totals[1:]) <= 5  # the first bar also publishes models/{id} once
     late = per_bar[ks.index(7)]
     assert late["run_query"] == 1  # the late bar's previous-bar query; no sweep with it
+
+
+def test_a_subscribed_client_receives_the_last_bar_of_a_burst(
+    backends: Any, make: Make, symbol: str
+) -> None:
+    """The same burst and silence, with a WebSocket client subscribed to the symbol on
+    a bridge of its own: the settled latest write reaches the client, not only Firestore."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from tickcast.bridge.app import create_app
+
+    clock = Clock()
+    a, db = make(clock)
+    b, _ = make(clock)
+    a.on_features(bar_msg(symbol, T0_MS, 10.0))  # the symbol exists before the client comes
+    cfg = Settings.from_env({**backends.env, "TICKCAST_WS_ALLOW_UNAUTHENTICATED": "true"})
+    app = create_app(cfg, firestore.Client(project=backends.project))
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        ws.receive_json()  # welcome
+        ws.send_json({"type": "subscribe", "channel": "predictions", "symbol": symbol})
+        assert ws.receive_json()["type"] == "subscribed"
+        seqs = burst([a, b], clock, symbol, 20)  # the last bar went to b
+        assert latest_seq(db, symbol) != seqs[-1], "the burst's last bar was coalesced away"
+        silence = clock.ms
+        for tick in (1, 2):
+            clock.ms = silence + tick * CLOCK_MS
+            a.on_clock(clock.ms)
+        received: set[int] = set()
+        deadline = time.monotonic() + 30
+        while seqs[-1] not in received:
+            assert time.monotonic() < deadline, f"the client never got {seqs[-1]}: {received}"
+            msg = json.loads(ws.receive_text())
+            if msg["type"] == "prediction" and msg["symbol"] == symbol:
+                received.add(msg["seq"])
