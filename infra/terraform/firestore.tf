@@ -11,6 +11,32 @@ resource "google_firestore_database" "main" {
   depends_on = [google_project_service.enabled]
 }
 
+# Scheduled backups beside point-in-time recovery: PITR (var.firestore_pitr)
+# reads any minute of the last 7 days; a backup is a restorable copy of the
+# whole database kept for its retention, which outlives PITR and a deleted
+# database. Firestore allows one daily and one weekly schedule per database;
+# daily backups are kept at most 7 days, weekly ones at most 14 weeks. Restore
+# with `gcloud firestore databases restore` (docs/OPERATIONS.md).
+resource "google_firestore_backup_schedule" "daily" {
+  count = var.firestore_backups.daily_retention_days > 0 ? 1 : 0
+
+  database  = google_firestore_database.main.name
+  retention = "${var.firestore_backups.daily_retention_days * 86400}s"
+
+  daily_recurrence {}
+}
+
+resource "google_firestore_backup_schedule" "weekly" {
+  count = var.firestore_backups.weekly_retention_weeks > 0 ? 1 : 0
+
+  database  = google_firestore_database.main.name
+  retention = "${var.firestore_backups.weekly_retention_weeks * 7 * 86400}s"
+
+  weekly_recurrence {
+    day = "SUNDAY"
+  }
+}
+
 # alerts/{SYMBOL}-{seq}-{kind}: a symbol's alerts in seq order, oldest-first
 # (replay "since") and newest-first (latest N). Equality + order needs a
 # composite index per direction.

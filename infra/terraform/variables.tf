@@ -231,6 +231,23 @@ variable "firestore_pitr" {
   default     = true
 }
 
+variable "firestore_backups" {
+  type = object({
+    daily_retention_days   = optional(number, 7)
+    weekly_retention_weeks = optional(number, 0)
+  })
+  description = "Firestore scheduled backups: days a daily backup is kept (0-7, 0 = no daily schedule) and weeks a weekly (Sunday) backup is kept (0-14, 0 = none)."
+  default     = {}
+
+  validation {
+    condition = (
+      var.firestore_backups.daily_retention_days >= 0 && var.firestore_backups.daily_retention_days <= 7 &&
+      var.firestore_backups.weekly_retention_weeks >= 0 && var.firestore_backups.weekly_retention_weeks <= 14
+    )
+    error_message = "Firestore keeps daily backups at most 7 days and weekly ones at most 14 weeks."
+  }
+}
+
 variable "deletion_protection" {
   type        = bool
   description = "Protect the Firestore database and the bridge service from `terraform destroy`."

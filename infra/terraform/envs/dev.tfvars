@@ -21,6 +21,12 @@ firestore_pitr       = false
 deletion_protection  = false
 log_level            = "DEBUG"
 
+# Scheduled Firestore backups, beside PITR (docs/OPERATIONS.md: restore).
+firestore_backups = {
+  daily_retention_days   = 2
+  weekly_retention_weeks = 0
+}
+
 alert_thresholds = {
   function_5xx_per_s = 1
   e2e_latency_p99_ms = 10000

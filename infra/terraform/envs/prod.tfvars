@@ -23,6 +23,12 @@ firestore_pitr       = true
 deletion_protection  = true
 log_level            = "INFO"
 
+# Scheduled Firestore backups, beside PITR (docs/OPERATIONS.md: restore).
+firestore_backups = {
+  daily_retention_days   = 7
+  weekly_retention_weeks = 8
+}
+
 connector_instances = {
   min = 2
   max = 5

@@ -344,6 +344,33 @@ def test_firestore_indexes_and_ttl(root: Module) -> None:
     assert "ttl_config" in ttl
 
 
+def test_backups_and_recovery(root: Module) -> None:
+    """Issue 18: PITR, daily and weekly backups with retention per environment, Redis
+    snapshots, and a versioned model bucket (docs/OPERATIONS.md: restore)."""
+    db = root.resources["google_firestore_database.main"]
+    assert "POINT_IN_TIME_RECOVERY_ENABLED" in db["point_in_time_recovery_enablement"]
+    assert "var.firestore_pitr" in db["point_in_time_recovery_enablement"]
+    daily = root.resources["google_firestore_backup_schedule.daily"]
+    weekly = root.resources["google_firestore_backup_schedule.weekly"]
+    for schedule in (daily, weekly):
+        assert schedule["database"] == "${google_firestore_database.main.name}"
+    assert "var.firestore_backups.daily_retention_days * 86400" in daily["retention"]
+    assert "daily_recurrence" in daily
+    assert "var.firestore_backups.weekly_retention_weeks * 7 * 86400" in weekly["retention"]
+    assert block(weekly["weekly_recurrence"])["day"] == "SUNDAY"
+    for env, (days, weeks, pitr) in {"dev": (2, 0, False), "prod": (7, 8, True)}.items():
+        values = load_tfvars(TF / "envs" / f"{env}.tfvars")
+        backups = values["firestore_backups"]
+        assert (backups["daily_retention_days"], backups["weekly_retention_weeks"]) == (days, weeks)
+        assert values["firestore_pitr"] is pitr
+    redis = root.resources["google_redis_instance.state"]
+    persistence = block(redis["persistence_config"])
+    assert persistence["persistence_mode"] == "RDB"  # STANDARD_HA supports RDB snapshots
+    assert persistence["rdb_snapshot_period"] == "ONE_HOUR"
+    bucket = root.resources["google_storage_bucket.artifacts"]  # models/ lives here
+    assert block(bucket["versioning"])["enabled"] is True
+
+
 def test_bridge_service_shape(root: Module) -> None:
     svc = root.resources["google_cloud_run_v2_service.bridge"]
     tpl = block(svc["template"])
