@@ -1,7 +1,7 @@
 resource "google_service_account" "bridge" {
   account_id   = "${var.name_prefix}-ws-bridge"
   display_name = "tickcast ws_bridge"
-  description  = "Runtime identity of the WebSocket bridge: reads Firestore and its JWT secret."
+  description  = "Runtime identity of the WebSocket bridge: reads Firestore, its JWT secret and its own tickcast-ticks subscription."
 
   depends_on = [google_project_service.enabled]
 }
@@ -18,6 +18,43 @@ resource "google_secret_manager_secret_iam_member" "bridge_jwt" {
   secret_id = google_secret_manager_secret.ws_jwt.id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.bridge.email}"
+}
+
+# Channel `trades` (src/tickcast/bridge/trades.py): each instance creates its own
+# pull subscription on tickcast-ticks at start-up, reads it, and deletes it on
+# shutdown (its 1-day expiration policy removes one left by a crash).
+# Attaching a subscription is checked on the topic: subscriber on tickcast-ticks
+# only (pubsub.topics.attachSubscription + consume), no other topic.
+resource "google_pubsub_topic_iam_member" "bridge_ticks_subscriber" {
+  topic  = module.topics.ids["ticks"]
+  role   = "roles/pubsub.subscriber"
+  member = "serviceAccount:${google_service_account.bridge.email}"
+}
+
+# Creating and deleting a subscription are checked on the project; no predefined
+# role has only these (roles/pubsub.editor also publishes and edits topics), so a
+# custom role holds exactly what trades.py calls: create, get, consume, delete.
+# Not narrowed by name with an IAM condition: the bridge's names carry
+# "<topic_prefix>ws-bridge-trades-" so an operator can see them, nothing enforces it.
+resource "google_project_iam_custom_role" "bridge_trades" {
+  project     = var.project_id
+  role_id     = "${replace(var.name_prefix, "-", "_")}_ws_bridge_trades"
+  title       = "tickcast ws_bridge trades subscription"
+  description = "Create, read from and delete the bridge instance's own tickcast-ticks subscription."
+  permissions = [
+    "pubsub.subscriptions.consume",
+    "pubsub.subscriptions.create",
+    "pubsub.subscriptions.delete",
+    "pubsub.subscriptions.get",
+  ]
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "bridge_trades" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.bridge_trades.id
+  member  = "serviceAccount:${google_service_account.bridge.email}"
 }
 
 resource "google_cloud_run_v2_service" "bridge" {
@@ -110,6 +147,8 @@ resource "google_cloud_run_v2_service" "bridge" {
   depends_on = [
     google_secret_manager_secret_iam_member.bridge_jwt,
     google_project_iam_member.bridge_firestore_reader,
+    google_project_iam_member.bridge_trades,
+    google_pubsub_topic_iam_member.bridge_ticks_subscriber,
   ]
 }
 

@@ -31,6 +31,7 @@ API_OF: dict[str, tuple[str, ...]] = {
     "data.archive_file": (),
     "data.google_project": ("cloudresourcemanager.googleapis.com",),
     "google_project_iam_member": ("cloudresourcemanager.googleapis.com",),
+    "google_project_iam_custom_role": ("iam.googleapis.com",),
     "google_service_account": ("iam.googleapis.com",),
     "google_service_account_iam_member": ("iam.googleapis.com",),
     "google_pubsub_topic": ("pubsub.googleapis.com",),

@@ -282,7 +282,9 @@ def test_nothing_is_public_except_the_documented_bridge_binding() -> None:
     assert "allUsers" in (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
 
 
-def test_bridge_reads_firestore_and_its_secret_only(root: Module) -> None:
+def test_bridge_reads_firestore_its_secret_and_its_own_ticks_subscription_only(
+    root: Module,
+) -> None:
     grants = {
         k: v
         for k, v in root.resources.items()
@@ -291,7 +293,20 @@ def test_bridge_reads_firestore_and_its_secret_only(root: Module) -> None:
     assert {(v["role"], k.split(".")[0]) for k, v in grants.items()} == {
         ("roles/datastore.viewer", "google_project_iam_member"),
         ("roles/secretmanager.secretAccessor", "google_secret_manager_secret_iam_member"),
+        ("roles/pubsub.subscriber", "google_pubsub_topic_iam_member"),
+        ("${google_project_iam_custom_role.bridge_trades.id}", "google_project_iam_member"),
     }
+    # Subscriber on tickcast-ticks only; the project-level role creates, reads and
+    # deletes subscriptions and nothing else (channel `trades`, bridge/trades.py).
+    topic = grants["google_pubsub_topic_iam_member.bridge_ticks_subscriber"]["topic"]
+    assert topic == '${module.topics.ids["ticks"]}'
+    role = root.resources["google_project_iam_custom_role.bridge_trades"]
+    assert sorted(role["permissions"]) == [
+        "pubsub.subscriptions.consume",
+        "pubsub.subscriptions.create",
+        "pubsub.subscriptions.delete",
+        "pubsub.subscriptions.get",
+    ]
 
 
 # -- configuration passed to the code --------------------------------------------
