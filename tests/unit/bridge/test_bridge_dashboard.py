@@ -140,3 +140,58 @@ def test_the_dashboard_subscribes_in_chunks_marks_rows_on_subscribed_and_resumes
     assert out["counts"].startswith("450 symbols · 450 subscribed")
     # /v1/symbols once, across the reconnect, with the token as a header
     assert out["fetches"] == [{"url": "/v1/symbols", "auth": "Bearer tck_abc"}]
+
+
+TRADES_MAIN = r"""
+async function main() {
+  require(process.argv[2]);
+  await tick();
+  const ws = sockets[0];
+  ws.onopen();
+  receive(ws, { ...welcome, channels: ["predictions", "bars", "alerts", "trades"] });
+  for (let i = 0; i < 3; i++) {
+    const m = subscribes(ws)[i];
+    receive(ws, { type: "subscribed", channel: "predictions", symbols: m.symbols });
+    runTimers();
+  }
+  const trades = subscribes(ws).filter((m) => m.channel === "trades");
+  receive(ws, { type: "subscribed", channel: "trades", symbols: trades[0].symbols });
+  runTimers();
+  receive(ws, { type: "error", code: "too_many_subscriptions", message: "at most 500" });
+  runTimers();
+  const data = { symbol: "S001", last: { price: 12.5, ts: 1e18, corrected: false },
+                 quote: { bid: 12.4, ask: 12.6 }, trace: {} };
+  receive(ws, { type: "trade", channel: "trades", symbol: "S001", seq: 3, data });
+  const row = tbody.children.find((tr) => tr.cells[0].textContent === "S001");
+  console.log(JSON.stringify({
+    sizes: subscribes(ws).filter((m) => m.channel === "trades").map((m) => m.symbols.length),
+    sent: subscribes(ws).map((m) => m.channel),
+    last: row.cells[10].textContent, close: row.cells[3].textContent,
+    status: elements.status ? elements.status.textContent : "" }));
+}
+main();
+"""
+
+
+def test_the_dashboard_shows_the_live_last_trade_when_the_bridge_offers_trades(
+    tmp_path: Path,
+) -> None:
+    html = resources.files("tickcast.bridge").joinpath("dashboard.html").read_text()
+    script = tmp_path / "dashboard.js"
+    script.write_text(html[html.index("<script>") + 8 : html.index("</script>")])
+    fake = FAKE_BROWSER[: FAKE_BROWSER.index("async function main()")]
+    fake = fake.replace("length: 10 }", "length: 11 }")
+    harness = tmp_path / "harness.js"
+    harness.write_text(fake + TRADES_MAIN)
+    r = subprocess.run(
+        ["node", str(harness), str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    # predictions first (3 chunks), then trades for the same rows; a refused trades
+    # chunk stops the live prices only: no error on the page, predictions untouched
+    assert out["sent"] == ["predictions"] * 3 + ["trades"] * 2
+    assert out["sizes"] == [200, 200]
+    assert out["last"] == "12.50 (12.40/12.60)"
+    assert out["close"] == "1.00"
+    assert not out["status"].startswith("error")
