@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast import log
-from tickcast.bridge import trades
+from tickcast.bridge import trades as live
 from tickcast.bridge.admission import Admission
 from tickcast.bridge.auth import Authenticator, KeyRing
 from tickcast.bridge.drain import Drainer
@@ -53,7 +53,8 @@ class Bridge:
     # Channel `trades`: one tickcast-ticks subscription per instance (trades.py); None
     # when switched off (TICKCAST_WS_TRADES) or Pub/Sub is not reachable (unit tests).
     trades_on: bool = False
-    trades: trades.TicksFeed | None = None
+    trades: live.TicksFeed | None = None
+    _trades_task: asyncio.Task[None] | None = None
     started: float = field(default_factory=time.time)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -72,7 +73,7 @@ class Bridge:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(lookups, source.history, symbol, after, until, limit)
 
-        hub = Hub(read_history, heartbeat_s=cfg.ws_heartbeat_s, trades_rate=trades.rate(env))
+        hub = Hub(read_history, heartbeat_s=cfg.ws_heartbeat_s, trades_rate=live.rate(env))
         keys = KeyRing()
         return cls(
             cfg=cfg,
@@ -89,26 +90,42 @@ class Bridge:
             replay=ReplayBudgets(ReplayLimits.from_settings(cfg)),
             key_recheck_s=cfg.ws_key_recheck_s,
             alerts_window_s=cfg.ws_alerts_window_s,
-            trades_on=trades.enabled(env),
+            trades_on=live.enabled(env),
         )
 
     def next_id(self) -> str:
         return f"c{next(self._ids)}"
 
     async def start_trades(self, loop: asyncio.AbstractEventLoop) -> None:
-        """At start-up: this instance's tickcast-ticks subscription. A failure leaves the
-        other channels serving; `trades` then stays silent and /readyz says why."""
+        """At start-up: this instance's tickcast-ticks subscription, opened in the
+        background and retried with backoff (locally the topics may be created after the
+        bridge starts). Meanwhile the other channels serve and `trades` stays silent."""
         if not self.trades_on or self.trades is not None:
             return
-        self.trades = trades.TicksFeed(self.cfg, self.hub.on_ticks, loop)
-        try:
-            await asyncio.to_thread(self.trades.start)
-        except Exception as exc:
-            self.trades.last_error = str(exc)
-            _log.error("trades subscription failed", extra={"error": str(exc)})
+        feed = self.trades = live.TicksFeed(self.cfg, self.hub.on_ticks, loop)
+        self._trades_task = loop.create_task(self._open_trades(feed))
+
+    async def _open_trades(self, feed: live.TicksFeed) -> None:
+        delay = live.RETRY_FIRST_S
+        while self.trades is feed:
+            try:
+                await asyncio.to_thread(feed.start)
+                return
+            except Exception as exc:
+                feed.last_error = str(exc)
+                feed.attempts += 1
+                log_at = _log.warning if feed.attempts < 5 else _log.error
+                log_at(
+                    "trades subscription failed, retrying",
+                    extra={"error": str(exc), "retry_s": delay},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, live.RETRY_MAX_S)
 
     def stop_trades(self) -> None:
         feed, self.trades = self.trades, None
+        if self._trades_task is not None:
+            self._trades_task.cancel()
         if feed is not None:
             feed.stop()
 

@@ -48,6 +48,8 @@ ACK_DEADLINE_S = 10
 MAX_MESSAGES = 1_000  # flow control: outstanding messages per instance
 MAX_BYTES = 16 * 1024 * 1024
 DELETE_TIMEOUT_S = 3.0
+RETRY_FIRST_S = 0.5  # creating the subscription: backoff while the topic is missing
+RETRY_MAX_S = 30.0
 
 
 def enabled(environ: Mapping[str, str]) -> bool:
@@ -212,10 +214,12 @@ class TicksFeed:
             f"projects/{cfg.project_id}/subscriptions/{cfg.topic_prefix}ws-bridge-trades-{suffix}"
         ).lower()
         self._future: Future[Any] | None = None
+        self._stopped = False
         self.received = 0
         self.bad = 0
         self.last_error: str | None = None
         self.created = False
+        self.attempts = 0  # failed creations
 
     def _subscriber(self) -> Any:
         if self._client is None:
@@ -241,6 +245,9 @@ class TicksFeed:
             }
         )
         self.created = True
+        if self._stopped:  # stop() ran while this was being created: undo it
+            self.stop()
+            return
         flow = pubsub_v1.types.FlowControl(max_messages=MAX_MESSAGES, max_bytes=MAX_BYTES)
         self._future = client.subscribe(self.subscription, self._callback, flow_control=flow)
         _log.info("trades subscription open", extra={"subscription": self.subscription})
@@ -267,6 +274,7 @@ class TicksFeed:
 
     def stop(self) -> None:
         """Blocking: close the pull, delete the subscription (its expiry covers a crash)."""
+        self._stopped = True
         future, self._future = self._future, None
         if future is not None:
             future.cancel()

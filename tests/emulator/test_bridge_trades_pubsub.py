@@ -36,6 +36,36 @@ def message(symbol: str, price: float, ts: int) -> bytes:
     )
 
 
+def test_the_subscription_waits_for_the_topic(backends: Any) -> None:
+    """`tickcast local up` starts the bridge before it creates the topics."""
+    prefix = "late-" + str(time.time_ns())[-6:] + "-"
+    cfg = Settings.from_env(
+        {
+            **backends.env,
+            "TICKCAST_WS_ALLOW_UNAUTHENTICATED": "true",
+            "TICKCAST_TOPIC_PREFIX": prefix,
+        }
+    )
+    app = create_app(cfg, clients.firestore_client(backends.project))
+    b: Bridge = app.state.bridge
+    publisher = pubsub_v1.PublisherClient()
+    with TestClient(app):
+        deadline = time.monotonic() + 10
+        while b.trades is None or b.trades.attempts == 0:
+            assert time.monotonic() < deadline, "no attempt on the missing topic"
+            time.sleep(0.05)
+        publisher.create_topic(name=cfg.topic_path("ticks"))
+        try:
+            deadline = time.monotonic() + 15
+            while not b.trades.active:
+                assert time.monotonic() < deadline, b.trades.health()
+                time.sleep(0.05)
+        finally:
+            name = b.trades.subscription
+    assert name not in subscriptions(backends.project)
+    publisher.delete_topic(topic=cfg.topic_path("ticks"))
+
+
 def subscriptions(project: str) -> dict[str, Any]:
     client = pubsub_v1.SubscriberClient()
     return {s.name: s for s in client.list_subscriptions(project=f"projects/{project}")}
@@ -49,7 +79,10 @@ def test_published_ticks_reach_subscribed_clients_and_the_subscription_is_remove
     app = create_app(cfg, clients.firestore_client(backends.project))
     b: Bridge = app.state.bridge
     with TestClient(app) as client:
-        assert b.trades is not None and b.trades.active, b.trades and b.trades.health()
+        deadline = time.monotonic() + 10
+        while not (b.trades is not None and b.trades.active):  # opened in the background
+            assert time.monotonic() < deadline, b.trades and b.trades.health()
+            time.sleep(0.05)
         name = b.trades.subscription
         made = subscriptions(backends.project)[name]
         assert made.topic == cfg.topic_path("ticks")
