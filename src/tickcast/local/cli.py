@@ -205,11 +205,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     root = repo_root()
     if args.duration is not None and args.duration <= 0:
         raise StackError("--duration must be positive")
+    # Before anything starts: a bad --feed/--symbols is a one-line error.
+    chosen = demo.plan(args.feed, args.symbols, os.environ)
     stack = stack_from_args(args, root)
-    # Each demo bar is one trading day of the real series: each is its own VWAP session.
-    stack.extra_env.setdefault("TICKCAST_VWAP_ANCHOR", "bar")
+    if not chosen.live:
+        # Each demo bar is one trading day of the real series: each is its own VWAP session.
+        stack.extra_env.setdefault("TICKCAST_VWAP_ANCHOR", "bar")
+    print(chosen.message, flush=True)
     with stack_running(stack):
-        return demo.run(stack, duration_s=args.duration, synthetic=args.synthetic)
+        return demo.run(stack, duration_s=args.duration, synthetic=args.synthetic, chosen=chosen)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -238,5 +242,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     demo.add_argument(
         "--synthetic", type=int, default=0, help="extra random-walk symbols for volume"
+    )
+    demo.add_argument(
+        "--feed",
+        default=os.environ.get("TICKCAST_DEMO_FEED") or None,
+        help="alpaca, polygon or yahoo: run the live connector when its keys are set "
+        "(APCA_API_KEY_ID/APCA_API_SECRET_KEY, POLYGON_API_KEY), else replay real data "
+        "(env TICKCAST_DEMO_FEED)",
+    )
+    demo.add_argument(
+        "--symbols",
+        default=os.environ.get("TICKCAST_DEMO_SYMBOLS") or None,
+        help="comma-separated symbols for --feed, e.g. AAPL,MSFT (env TICKCAST_DEMO_SYMBOLS)",
     )
     demo.set_defaults(func=cmd_demo)
