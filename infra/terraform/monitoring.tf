@@ -154,6 +154,59 @@ resource "google_monitoring_alert_policy" "redis_memory" {
   }
 }
 
+# Bridge listener restarts: the watchdog logs "restarting listener" (collection,
+# reason) each time it restarts a Firestore watch that died or went silent. The
+# alerts listener is also restarted once per alerts window to move its range
+# forward ("moving its range forward ..."): routine, so not counted.
+resource "google_logging_metric" "bridge_listener_restarts" {
+  name        = "${var.name_prefix}_bridge_listener_restarts"
+  description = "Firestore listeners the ws_bridge watchdog restarted because they died or went silent (by collection)."
+  filter      = "${local.bridge_filter} AND jsonPayload.message = \"restarting listener\" AND NOT jsonPayload.reason =~ \"^moving its range forward\""
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "tickcast bridge listener restarts"
+    labels {
+      key         = "collection"
+      value_type  = "STRING"
+      description = "The Firestore collection the listener watches."
+    }
+  }
+
+  label_extractors = {
+    collection = "EXTRACT(jsonPayload.collection)"
+  }
+}
+
+resource "google_monitoring_alert_policy" "bridge_listener_restarts" {
+  display_name          = "${var.name_prefix}: bridge listener restart storm"
+  combiner              = "OR"
+  notification_channels = var.notification_channels
+
+  conditions {
+    display_name = "More than ${var.alert_thresholds.listener_restarts_per_10m} listener restarts in 10 minutes, by collection"
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.bridge_listener_restarts.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_thresholds.listener_restarts_per_10m
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.collection"]
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The bridge keeps restarting its Firestore listeners: watches die (Firestore errors, quota) or go silent (no symbols/ change for TICKCAST_WS_LISTENER_SILENCE_S: the pipeline upstream may have stopped). Check `/health` (reasons) and `/readyz` on the bridge. See docs/OPERATIONS.md, listener restart storm."
+  }
+}
+
 resource "google_monitoring_dashboard" "main" {
   dashboard_json = jsonencode({
     displayName = "tickcast (${var.environment})"

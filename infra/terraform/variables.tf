@@ -312,8 +312,10 @@ variable "alert_thresholds" {
     function_5xx_per_s = optional(number, 0.5)
     e2e_latency_p99_ms = optional(number, 5000)
     redis_memory_ratio = optional(number, 0.8)
+    # Routine moves of the alerts listener's range are not counted.
+    listener_restarts_per_10m = optional(number, 5)
   })
-  description = "Alert thresholds: dead-letter backlog (messages), function 5xx rate, end-to-end p99 latency (ms), Redis memory usage ratio."
+  description = "Alert thresholds: dead-letter backlog (messages), function 5xx rate, end-to-end p99 latency (ms), Redis memory usage ratio, bridge listener restarts per 10 minutes (all instances)."
   default     = {}
 
   validation {

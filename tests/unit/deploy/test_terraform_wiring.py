@@ -386,6 +386,34 @@ def test_backups_and_recovery(root: Module) -> None:
     assert block(bucket["versioning"])["enabled"] is True
 
 
+def test_every_alert_policy_has_a_runbook(root: Module) -> None:
+    """docs/OPERATIONS.md has one section per alert policy, headed by the resource name."""
+    runbooks = (ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^### (\w+) —", runbooks, flags=re.M))
+    policies = {name.split(".", 1)[1] for name in root.of_type("google_monitoring_alert_policy")}
+    assert {"deadletter_backlog", "bridge_listener_restarts", "feed_stale"} <= policies
+    assert policies <= headings, policies - headings
+
+
+def test_listener_restart_alert_counts_the_watchdogs_log_line(root: Module) -> None:
+    metric = root.resources["google_logging_metric.bridge_listener_restarts"]
+    listener = (ROOT / "src/tickcast/bridge/listener.py").read_text(encoding="utf-8")
+    watchdog = (ROOT / "src/tickcast/bridge/watchdog.py").read_text(encoding="utf-8")
+    assert '_log.warning("restarting listener", extra={"collection"' in listener
+    assert (
+        "jsonPayload.message = " in metric["filter"] and "restarting listener" in metric["filter"]
+    )
+    # the alerts listener's routine restart (watchdog.diagnose) is left out
+    assert "moving its range forward" in watchdog
+    assert "NOT jsonPayload.reason =~" in metric["filter"]
+    assert "^moving its range forward" in metric["filter"]
+    policy = root.resources["google_monitoring_alert_policy.bridge_listener_restarts"]
+    assert (
+        "listener_restarts_per_10m"
+        in block(block(policy["conditions"])["condition_threshold"])["threshold_value"]
+    )
+
+
 def test_bridge_service_shape(root: Module) -> None:
     svc = root.resources["google_cloud_run_v2_service.bridge"]
     tpl = block(svc["template"])
