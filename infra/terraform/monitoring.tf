@@ -72,7 +72,7 @@ resource "google_monitoring_alert_policy" "deadletter_backlog" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Messages were dead-lettered (bad input, or a transient error that outlived ${local.topology.push.max_delivery_attempts} attempts). Inspect: `gcloud pubsub subscriptions pull ${google_pubsub_subscription.deadletter_inspect.name} --limit=10 --format=json` (attributes stage/reason/error). See docs/DEPLOY.md."
+    content   = "Messages were dead-lettered (bad input, or a transient error that outlived ${local.topology.push.max_delivery_attempts} attempts). Inspect: `gcloud pubsub subscriptions pull ${google_pubsub_subscription.deadletter_inspect.name} --limit=10 --format=json` (attributes stage/reason/error); after the fix, `tickcast deadletter replay --dry-run`, then without --dry-run. See docs/OPERATIONS.md, deadletter_backlog."
   }
 }
 
@@ -99,7 +99,7 @@ resource "google_monitoring_alert_policy" "function_errors" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A function keeps answering 5xx: transient failures (Redis, Firestore) are retried with backoff and end in the dead-letter topic if they last. Check the function's logs for severity>=ERROR."
+    content   = "A function keeps answering 5xx: transient failures (Redis, Firestore) are retried with backoff and end in the dead-letter topic if they last. Check the function's logs for severity>=ERROR. See docs/OPERATIONS.md, function_errors."
   }
 }
 
@@ -125,7 +125,7 @@ resource "google_monitoring_alert_policy" "e2e_latency" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Predictions arrive late. Look at push backlogs (dashboard) and at function instance counts hitting max_instances."
+    content   = "Predictions arrive late. Look at push backlogs (dashboard), at function instance counts hitting max_instances, and at the bridge's /stats hops_ms. See docs/OPERATIONS.md, e2e_latency."
   }
 }
 
@@ -150,7 +150,7 @@ resource "google_monitoring_alert_policy" "redis_memory" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "maxmemory-policy is noeviction: when Redis is full, writes fail and messages are retried, then dead-lettered. Grow redis_memory_size_gb or lower TICKCAST_DEDUPE_TTL_S (see `tickcast cost`)."
+    content   = "maxmemory-policy is noeviction: when Redis is full, writes fail and messages are retried, then dead-lettered. Grow redis_memory_size_gb or lower TICKCAST_DEDUPE_TTL_S (see `tickcast cost`). See docs/OPERATIONS.md, redis_memory."
   }
 }
 
