@@ -32,6 +32,7 @@ from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.protocol import CLOSE_RESTART, MAX_SYMBOLS_PER_MESSAGE
 from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
+from tickcast.schema import Tick, TicksMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TICKCAST_E2E_ARTIFACTS", ROOT / "build" / "e2e"))
@@ -164,8 +165,13 @@ def chromium(tmp_path: Path) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-def subscribes(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [f for f in frames if f.get("type") == "subscribe"]
+def subscribes(frames: list[dict[str, Any]], channel: str = "predictions") -> list[dict[str, Any]]:
+    """The page's subscribe frames of one channel (it asks `trades` after `predictions`)."""
+    return [
+        f
+        for f in frames
+        if f.get("type") == "subscribe" and f.get("channel", "predictions") == channel
+    ]
 
 
 SUBSCRIBED = "document.querySelectorAll('#rows tr[data-sub=\"subscribed\"]').length"
@@ -211,6 +217,24 @@ def test_the_dashboard_with_300_symbols_in_chromium(chromium: str) -> None:
                 )
 
                 # 2. live frames update rows; no /v1/symbols poll while the page stays open
+                # the live last trade (channel `trades`, asked after predictions) shows in
+                # its row between bar closes; published until the subscription is there
+                assert server.loop is not None
+                last_cell = (
+                    "[...document.querySelectorAll('#rows tr')].find("
+                    "tr => tr.cells[0].textContent === 'S007').cells[10].textContent"
+                )
+                deadline = time.monotonic() + DEADLINE_S
+                while page.evaluate(last_cell) != "42.50":
+                    assert time.monotonic() < deadline, "the last trade never showed"
+                    tick = Tick(ts=time.time_ns(), price=42.5)
+                    server.loop.call_soon_threadsafe(
+                        app.state.hub.on_ticks,
+                        TicksMessage(symbol="S007", ticks=(tick,), batch="b"),
+                    )
+                    time.sleep(0.3)
+                assert subscribes(page.sent_frames(), "trades")
+
                 nxt = prediction_doc("S150", FIRST_SEQ + 1000, interval_s=1)
                 source.put("symbols", "S150", nxt)
                 close = f"{nxt['bar']['c']:.2f}"
