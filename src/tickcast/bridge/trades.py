@@ -82,7 +82,7 @@ def rate(environ: Mapping[str, str]) -> float:
 
 
 @dataclass
-class Quote:
+class TopOfBook:
     symbol: str
     seq: int = 0
     last: dict[str, Any] | None = None
@@ -96,16 +96,16 @@ class Quote:
 
 class Book:
     def __init__(self) -> None:
-        self.symbols: dict[str, Quote] = {}
+        self.symbols: dict[str, TopOfBook] = {}
         self.messages = 0
         self.ignored = 0  # ticks that changed nothing (bars, stale, unrelated cancels)
 
-    def apply(self, msg: TicksMessage, now_ns: int | None = None) -> Quote | None:
+    def apply(self, msg: TicksMessage, now_ns: int | None = None) -> TopOfBook | None:
         """The symbol's state after `msg`, or None when nothing a client sees changed."""
         self.messages += 1
         q = self.symbols.get(msg.symbol)
         if q is None:
-            q = self.symbols[msg.symbol] = Quote(msg.symbol)
+            q = self.symbols[msg.symbol] = TopOfBook(msg.symbol)
         changed = False
         for t in msg.ticks:
             if t.kind == "trade":
@@ -152,7 +152,7 @@ class Book:
         return q
 
 
-def trade_frame(q: Quote, type_: str = "trade") -> str:
+def trade_frame(q: TopOfBook, type_: str = "trade") -> str:
     return frame(type_, channel=CHANNEL, symbol=q.symbol, seq=q.seq, data=q.data())
 
 
@@ -169,8 +169,8 @@ class Throttle:
         self.coalesced = 0
 
     def admit(self, key: str, now: float) -> float | None:
-        """None: send now. A delay: schedule one send after it. 0 < ... : already scheduled
-        (returned as -1.0): nothing to do, the scheduled send will carry the latest state."""
+        """None: send now. A positive delay: schedule one send after it (it will carry the
+        latest state). -1.0: a send is already scheduled, nothing to do."""
         if key in self.pending:
             self.coalesced += 1
             return -1.0
