@@ -111,3 +111,45 @@ def test_a_live_alpaca_trade_reaches_a_trades_subscriber(stack: LocalStack, tmp_
     last = got["data"]["last"]
     assert last["price"] > 190.0 and last["exchange"] == "V"
     assert {"event", "ingest", "bridge"} <= got["data"]["trace"].keys()
+
+
+def test_demo_with_alpaca_keys_runs_the_connector_and_says_so(
+    stack_ports: Any, tmp_path: Path
+) -> None:
+    """`tickcast demo --feed alpaca --symbols ...` with keys set: the live path (the
+    vendor is the local fake, through TICKCAST_FEED_URL), not the replay."""
+    ports = stack_ports()
+    flags = [f"--{name}-port={getattr(ports, name)}" for name in ports.__dataclass_fields__]
+    with Threaded(FakeAlpaca, key="kid", secret="sec") as fake:
+        r = subprocess.run(
+            [
+                TICKCAST,
+                "demo",
+                "--feed",
+                "alpaca",
+                "--symbols",
+                "ZDEMO",
+                "--duration",
+                "6",
+                "--state-dir",
+                str(tmp_path),
+                "--project",
+                "tickcast-e2e-demo",
+                *flags,
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "APCA_API_KEY_ID": "kid",
+                "APCA_API_SECRET_KEY": "sec",
+                "TICKCAST_FEED_URL": fake.url,
+            },
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        subscribed = fake.fake is not None and fake.fake.connections >= 1
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "LIVE from alpaca" in r.stdout and "falling back" not in r.stdout
+    assert subscribed, "the connector never reached the vendor"
+    assert (tmp_path / "logs" / "feed-alpaca.log").exists()
