@@ -31,6 +31,7 @@ from tickcast.bridge.loopback import LoopbackServer
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.protocol import CLOSE_RESTART, MAX_SYMBOLS_PER_MESSAGE
 from tickcast.bridge.sample import prediction_doc
+from tickcast.bridge.trades import TicksFeed
 from tickcast.config import Settings
 from tickcast.schema import Tick, TicksMessage
 
@@ -177,7 +178,12 @@ def subscribes(frames: list[dict[str, Any]], channel: str = "predictions") -> li
 SUBSCRIBED = "document.querySelectorAll('#rows tr[data-sub=\"subscribed\"]').length"
 
 
-def test_the_dashboard_with_300_symbols_in_chromium(chromium: str) -> None:
+def test_the_dashboard_with_300_symbols_in_chromium(
+    chromium: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Channel `trades` on, without Pub/Sub: ticks are handed to the hub directly.
+    monkeypatch.setenv("TICKCAST_WS_TRADES", "true")
+    monkeypatch.setattr(TicksFeed, "start", lambda self: None)
     source = MemorySource()
     for sym in SYMBOLS:
         source.put("symbols", sym, prediction_doc(sym, FIRST_SEQ, interval_s=1))

@@ -133,7 +133,7 @@ class Session:
                 "welcome",
                 server="tickcast",
                 version=__version__,
-                channels=list(CHANNELS),
+                channels=[c for c in CHANNELS if c != "trades" or self.b.trades_on],
                 max_symbols_per_message=MAX_SYMBOLS_PER_MESSAGE,
                 auth=sub.principal.describe(),
                 heartbeat_s=self.cfg.ws_heartbeat_s,
@@ -255,6 +255,14 @@ class Session:
 
     def _subscribe(self, sub: Subscriber, msg: Subscribe) -> None:
         symbols = msg.symbol_list
+        if msg.channel == "trades" and not self.b.trades_on:
+            sub.send(
+                error_frame(
+                    "invalid_message",
+                    "channel: 'trades' is off on this bridge (no Pub/Sub, or TICKCAST_WS_TRADES=false)",
+                )
+            )
+            return
         refused = sub.principal.forbidden(symbols)
         if refused:
             sub.send(error_frame("forbidden", f"not entitled to: {', '.join(refused)}"))

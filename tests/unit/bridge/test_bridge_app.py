@@ -66,7 +66,7 @@ def test_channels_unsubscribe_and_ping(source: MemorySource) -> None:
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         ready(client)
         welcome = ws.receive_json()
-        assert welcome["channels"] == ["predictions", "bars", "alerts", "trades"]
+        assert welcome["channels"] == ["predictions", "bars", "alerts"]  # no Pub/Sub: no trades
         assert welcome["auth"]["kind"] == "local"
         ws.send_json({"type": "subscribe", "channel": "bars", "symbol": "AAPL"})
         assert ws.receive_json()["type"] == "subscribed"

@@ -19,7 +19,7 @@ from tickcast.bridge.hub import Hub, Subscriber
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.outbox import Outbox
 from tickcast.bridge.principal import Limits, Principal
-from tickcast.bridge.trades import Book, Throttle, enabled, rate
+from tickcast.bridge.trades import Book, Throttle, TicksFeed, enabled, rate
 from tickcast.config import Settings
 from tickcast.schema import TicksMessage
 
@@ -174,7 +174,10 @@ def jwt(**claims: Any) -> str:
 def test_the_app_serves_trades_with_a_snapshot_and_applies_entitlements(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TICKCAST_WS_TRADES", "false")  # ticks are handed to the hub directly
+    # On, without Pub/Sub: the subscription opens as a no-op and ticks are handed to the
+    # hub directly, on its loop.
+    monkeypatch.setenv("TICKCAST_WS_TRADES", "true")
+    monkeypatch.setattr(TicksFeed, "start", lambda self: None)
     source = MemorySource()
     cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET})
     app = create_app(cfg, source=source)
@@ -226,3 +229,17 @@ def test_the_subscription_opens_where_pubsub_is_reachable_or_when_asked() -> Non
     for bad in ("0", "-1", "x", "5000"):
         with pytest.raises(ValueError, match="TICKCAST_WS_TRADES_RATE"):
             rate({"TICKCAST_WS_TRADES_RATE": bad})
+
+
+def test_without_pubsub_the_channel_is_not_offered_and_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKCAST_WS_TRADES", "false")
+    cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET})
+    app = create_app(cfg, source=MemorySource())
+    with TestClient(app) as client, client.websocket_connect(f"/ws?token={jwt()}") as ws:
+        assert "trades" not in ws.receive_json()["channels"]
+        ws.send_json({"type": "subscribe", "channel": "trades", "symbol": "AAPL"})
+        err = ws.receive_json()
+        assert (err["type"], err["code"]) == ("error", "invalid_message")
+        assert "'trades' is off" in err["message"]
