@@ -105,6 +105,12 @@ resource "google_cloud_run_v2_service" "bridge" {
         }
       }
 
+      # Channel `trades` subscribes to "<prefix>ticks": the same prefix as the functions.
+      env {
+        name  = "TICKCAST_TOPIC_PREFIX"
+        value = var.topic_prefix
+      }
+
       env {
         name = "TICKCAST_WS_JWT_SECRET"
         value_source {
