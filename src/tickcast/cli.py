@@ -85,6 +85,7 @@ BENCH_SUITES = {
     "e2e": "tickcast.bench.e2e",
     "floor": "tickcast.bench.floor",
     "soak": "tickcast.bench.soak",
+    "feed": "tickcast.bench.feed",
 }
 
 

@@ -55,6 +55,7 @@ API_OF: dict[str, tuple[str, ...]] = {
     "google_firestore_database": ("firestore.googleapis.com",),
     "google_firestore_index": ("firestore.googleapis.com",),
     "google_firestore_field": ("firestore.googleapis.com",),
+    "google_firestore_backup_schedule": ("firestore.googleapis.com",),
     "google_cloud_scheduler_job": ("cloudscheduler.googleapis.com",),
     "google_artifact_registry_repository": ("artifactregistry.googleapis.com",),
     "google_artifact_registry_repository_iam_member": ("artifactregistry.googleapis.com",),
