@@ -287,6 +287,16 @@ class Settings(BaseModel):
         10_000,
         "How many unknown API key ids are remembered at most (the oldest is forgotten first). 1 to 1,000,000.",
     )
+    ws_trades: bool | None = _env(
+        "TICKCAST_WS_TRADES",
+        None,
+        "The `trades` channel (last trade and best quote from tickcast-ticks, one subscription per bridge instance): true or false; unset = on where Pub/Sub is reachable without probing for credentials (the emulator, or Cloud Run).",
+    )
+    ws_trades_rate: Annotated[float, Field(gt=0, le=1000)] = _env(
+        "TICKCAST_WS_TRADES_RATE",
+        4.0,
+        "Most `trades` frames per second per client and symbol (conflated: the newest state). Above 0, at most 1000.",
+    )
     ws_alerts_window_s: Annotated[float, Field(ge=60, le=86_400)] = _env(
         "TICKCAST_WS_ALERTS_WINDOW_S",
         900.0,

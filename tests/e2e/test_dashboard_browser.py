@@ -182,12 +182,11 @@ def test_the_dashboard_with_300_symbols_in_chromium(
     chromium: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Channel `trades` on, without Pub/Sub: ticks are handed to the hub directly.
-    monkeypatch.setenv("TICKCAST_WS_TRADES", "true")
     monkeypatch.setattr(TicksFeed, "start", lambda self: None)
     source = MemorySource()
     for sym in SYMBOLS:
         source.put("symbols", sym, prediction_doc(sym, FIRST_SEQ, interval_s=1))
-    cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET})
+    cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET, "TICKCAST_WS_TRADES": "true"})
     token = jwt_hs256.encode(
         {"sub": "desk", "exp": time.time() + 3600, "aud": DEFAULT_JWT_AUDIENCE, "symbols": ["*"]},
         SECRET.encode(),

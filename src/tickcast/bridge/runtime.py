@@ -73,7 +73,7 @@ class Bridge:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(lookups, source.history, symbol, after, until, limit)
 
-        hub = Hub(read_history, heartbeat_s=cfg.ws_heartbeat_s, trades_rate=live.rate(env))
+        hub = Hub(read_history, heartbeat_s=cfg.ws_heartbeat_s, trades_rate=cfg.ws_trades_rate)
         keys = KeyRing()
         return cls(
             cfg=cfg,
@@ -90,7 +90,7 @@ class Bridge:
             replay=ReplayBudgets(ReplayLimits.from_settings(cfg)),
             key_recheck_s=cfg.ws_key_recheck_s,
             alerts_window_s=cfg.ws_alerts_window_s,
-            trades_on=live.enabled(env),
+            trades_on=live.enabled(cfg, env),
         )
 
     def next_id(self) -> str:

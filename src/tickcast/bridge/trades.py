@@ -39,9 +39,7 @@ from tickcast.schema import TicksMessage
 _log = log.get("bridge.trades")
 
 CHANNEL = "trades"
-DEFAULT_RATE = 4.0  # frames per second per client and symbol
-RATE_ENV = "TICKCAST_WS_TRADES_RATE"
-ENABLE_ENV = "TICKCAST_WS_TRADES"  # true | false; unset: on with Pub/Sub reachable (see enabled)
+DEFAULT_RATE = 4.0  # frames per second per client and symbol (TICKCAST_WS_TRADES_RATE)
 EXPIRATION_S = 86_400  # Pub/Sub's minimum TTL for an idle subscription
 RETENTION_S = 600  # Pub/Sub's minimum message retention
 ACK_DEADLINE_S = 10
@@ -52,30 +50,12 @@ RETRY_FIRST_S = 0.5  # creating the subscription: backoff while the topic is mis
 RETRY_MAX_S = 30.0
 
 
-def enabled(environ: Mapping[str, str]) -> bool:
-    """Explicit TICKCAST_WS_TRADES wins; otherwise on where Pub/Sub is reachable without
+def enabled(cfg: Settings, environ: Mapping[str, str]) -> bool:
+    """TICKCAST_WS_TRADES when set; otherwise on where Pub/Sub is reachable without
     probing for credentials: the emulator (local stack, tests) or Cloud Run (`K_SERVICE`)."""
-    raw = environ.get(ENABLE_ENV, "").strip().lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    if raw:
-        raise ValueError(f"{ENABLE_ENV} must be true or false, not {raw!r}")
+    if cfg.ws_trades is not None:
+        return cfg.ws_trades
     return bool(environ.get("PUBSUB_EMULATOR_HOST") or environ.get("K_SERVICE"))
-
-
-def rate(environ: Mapping[str, str]) -> float:
-    raw = environ.get(RATE_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_RATE
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{RATE_ENV} must be a number of frames per second") from None
-    if not 0 < value <= 1000:
-        raise ValueError(f"{RATE_ENV} must be in (0, 1000], not {value}")
-    return value
 
 
 # --- the book ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tickcast.bridge.hub import Hub, Subscriber
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.outbox import Outbox
 from tickcast.bridge.principal import Limits, Principal
-from tickcast.bridge.trades import Book, Throttle, TicksFeed, enabled, rate
+from tickcast.bridge.trades import Book, Throttle, TicksFeed, enabled
 from tickcast.config import Settings
 from tickcast.schema import TicksMessage
 
@@ -176,10 +176,9 @@ def test_the_app_serves_trades_with_a_snapshot_and_applies_entitlements(
 ) -> None:
     # On, without Pub/Sub: the subscription opens as a no-op and ticks are handed to the
     # hub directly, on its loop.
-    monkeypatch.setenv("TICKCAST_WS_TRADES", "true")
     monkeypatch.setattr(TicksFeed, "start", lambda self: None)
     source = MemorySource()
-    cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET})
+    cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET, "TICKCAST_WS_TRADES": "true"})
     app = create_app(cfg, source=source)
     hub: Hub = app.state.hub
     with TestClient(app) as client:
@@ -217,25 +216,28 @@ def test_the_app_serves_trades_with_a_snapshot_and_applies_entitlements(
 
 
 def test_the_subscription_opens_where_pubsub_is_reachable_or_when_asked() -> None:
-    assert not enabled({})
-    assert enabled({"PUBSUB_EMULATOR_HOST": "127.0.0.1:8085"})
-    assert enabled({"K_SERVICE": "tickcast-ws-bridge"})
-    assert not enabled({"K_SERVICE": "x", "TICKCAST_WS_TRADES": "false"})
-    assert enabled({"TICKCAST_WS_TRADES": "true"})
-    with pytest.raises(ValueError, match="TICKCAST_WS_TRADES"):
-        enabled({"TICKCAST_WS_TRADES": "maybe"})
-    assert rate({}) == 4.0
-    assert rate({"TICKCAST_WS_TRADES_RATE": "10"}) == 10.0
+    from tickcast.errors import ConfigError
+
+    unset = Settings.from_env({})
+    assert not enabled(unset, {})
+    assert enabled(unset, {"PUBSUB_EMULATOR_HOST": "127.0.0.1:8085"})
+    assert enabled(unset, {"K_SERVICE": "tickcast-ws-bridge"})
+    off = Settings.from_env({"TICKCAST_WS_TRADES": "false"})
+    assert not enabled(off, {"K_SERVICE": "x"})
+    assert enabled(Settings.from_env({"TICKCAST_WS_TRADES": "true"}), {})
+    with pytest.raises(ConfigError, match="TICKCAST_WS_TRADES"):
+        Settings.from_env({"TICKCAST_WS_TRADES": "maybe"})
+    assert unset.ws_trades_rate == 4.0
+    assert Settings.from_env({"TICKCAST_WS_TRADES_RATE": "10"}).ws_trades_rate == 10.0
     for bad in ("0", "-1", "x", "5000"):
-        with pytest.raises(ValueError, match="TICKCAST_WS_TRADES_RATE"):
-            rate({"TICKCAST_WS_TRADES_RATE": bad})
+        with pytest.raises(ConfigError, match="TICKCAST_WS_TRADES_RATE"):
+            Settings.from_env({"TICKCAST_WS_TRADES_RATE": bad})
 
 
 def test_without_pubsub_the_channel_is_not_offered_and_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TICKCAST_WS_TRADES", "false")
-    cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET})
+    cfg = Settings.from_env({"TICKCAST_WS_JWT_SECRET": SECRET, "TICKCAST_WS_TRADES": "false"})
     app = create_app(cfg, source=MemorySource())
     with TestClient(app) as client, client.websocket_connect(f"/ws?token={jwt()}") as ws:
         assert "trades" not in ws.receive_json()["channels"]
