@@ -15,6 +15,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 SCHEMA_VERSION = 1
 
@@ -144,7 +145,11 @@ class FeaturesMessage(_Wire):
     trace: Trace = Field(default_factory=dict)
 
 
-class Factor(_Wire):
+class Factor(TypedDict):
+    """One term of a prediction's score. A TypedDict, not a model: the wire shape is the
+    same object, and predict validates five of them per bar (a model each cost as much
+    as the rest of a prediction; `tickcast bench predict`)."""
+
     name: str
     contribution: float
 

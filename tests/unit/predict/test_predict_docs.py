@@ -67,8 +67,10 @@ def test_factors_are_described_as_the_code_computes_them(
     # What the docs say: the score is the intercept plus ALL terms; the factors are
     # the TOP_FACTORS largest terms, so for the default model they leave terms out.
     assert len(terms) > TOP_FACTORS == len(p.factors)
-    assert sorted(abs(f.contribution) for f in p.factors) == sorted(map(abs, terms))[-TOP_FACTORS:]
-    left_out = sum(terms) - sum(f.contribution for f in p.factors)
+    assert (
+        sorted(abs(f["contribution"]) for f in p.factors) == sorted(map(abs, terms))[-TOP_FACTORS:]
+    )
+    left_out = sum(terms) - sum(f["contribution"] for f in p.factors)
     assert abs(left_out) > 1e-9, "the golden bar must show the difference"
     claims = [s for s in _sentences(MODEL_MD) if "factor" in s.lower() and "add up" in s.lower()]
     assert claims, "MODEL.md says how the factors relate to the score"

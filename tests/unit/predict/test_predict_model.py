@@ -43,7 +43,7 @@ def test_baseline_golden_values(features: dict[str, float | None]) -> None:
     z = 0.30 * 0.4 + 0.50 * 0.99 + 0.40 * 0.22
     assert p.p_up == pytest.approx(sigmoid(z))
     assert p.direction == "up" and p.confidence == pytest.approx(p.p_up)
-    assert [(f.name, round(f.contribution, 6)) for f in p.factors] == [
+    assert [(f["name"], round(f["contribution"], 6)) for f in p.factors] == [
         ("trend", 0.495),
         ("momentum", 0.12),
         ("rsi_tilt", 0.088),
@@ -66,7 +66,7 @@ def test_factors_are_the_largest_signed_terms_and_add_up_to_the_score(
         sigmoid(logit.intercept + sum(c for _, c in logit.contributions))
     )
     mags = sorted((abs(c) for _, c in logit.contributions), reverse=True)
-    assert [abs(f.contribution) for f in p.factors] == pytest.approx(mags[:TOP_FACTORS])
+    assert [abs(f["contribution"]) for f in p.factors] == pytest.approx(mags[:TOP_FACTORS])
     assert p.confidence == pytest.approx(max(p.p_up, 1 - p.p_up))
     assert 0 <= p.p_up <= 1 and p.direction == direction_of(p.p_up)
 
