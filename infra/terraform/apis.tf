@@ -44,6 +44,11 @@ locals {
     "cloudscheduler.googleapis.com",
     # alert policies and the dashboard: https://cloud.google.com/monitoring/api/enable-api
     "monitoring.googleapis.com",
+    # the monthly budget alert (google_billing_budget, monitoring.tf): the Cloud
+    # Billing Budget API, https://cloud.google.com/billing/docs/how-to/budget-api-overview
+    # ("enable the Cloud Billing Budget API"). Called with the provider's quota
+    # project: see docs/DEPLOY.md, budget.
+    "billingbudgets.googleapis.com",
     # the artifacts bucket and the source objects: https://cloud.google.com/storage/docs/json_api
     "storage.googleapis.com",
   ]

@@ -129,31 +129,6 @@ resource "google_monitoring_alert_policy" "e2e_latency" {
   }
 }
 
-resource "google_monitoring_alert_policy" "redis_memory" {
-  display_name          = "${var.name_prefix}: Redis memory"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-
-  conditions {
-    display_name = "Memory usage ratio above ${var.alert_thresholds.redis_memory_ratio}"
-    condition_threshold {
-      filter          = "resource.type = \"redis_instance\" AND resource.labels.instance_id = \"${google_redis_instance.state.id}\" AND metric.type = \"redis.googleapis.com/stats/memory/usage_ratio\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.alert_thresholds.redis_memory_ratio
-      duration        = "300s"
-      aggregations {
-        alignment_period   = "60s"
-        per_series_aligner = "ALIGN_MAX"
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "maxmemory-policy is noeviction: when Redis is full, writes fail and messages are retried, then dead-lettered. Grow redis_memory_size_gb or lower TICKCAST_DEDUPE_TTL_S (see `tickcast cost`). See docs/OPERATIONS.md, redis_memory."
-  }
-}
-
 # Bridge listener restarts: the watchdog logs "restarting listener" (collection,
 # reason) each time it restarts a Firestore watch that died or went silent. The
 # alerts listener is also restarted once per alerts window to move its range
@@ -207,161 +182,284 @@ resource "google_monitoring_alert_policy" "bridge_listener_restarts" {
   }
 }
 
-resource "google_monitoring_dashboard" "main" {
-  dashboard_json = jsonencode({
-    displayName = "tickcast (${var.environment})"
-    mosaicLayout = {
-      columns = 12
-      tiles = [
-        {
-          xPos = 0, yPos = 0, width = 6, height = 4
-          widget = {
-            title = "Dead-letter backlog"
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = {
-                  timeSeriesFilter = {
-                    filter      = local.deadletter_filter
-                    aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
-                  }
-                }
-              }]
-            }
-          }
-        },
-        {
-          xPos = 6, yPos = 0, width = 6, height = 4
-          widget = {
-            title = "Push backlog by subscription"
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = {
-                  timeSeriesFilter = {
-                    filter      = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = starts_with(\"${var.topic_prefix}\") AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\""
-                    aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
-                  }
-                }
-              }]
-            }
-          }
-        },
-        {
-          xPos = 0, yPos = 4, width = 6, height = 4
-          widget = {
-            title = "Function requests/s by response class"
-            xyChart = {
-              dataSets = [{
-                plotType = "STACKED_AREA"
-                timeSeriesQuery = {
-                  timeSeriesFilter = {
-                    filter = "${local.functions_filter} AND metric.type = \"run.googleapis.com/request_count\""
-                    aggregation = {
-                      alignmentPeriod    = "60s"
-                      perSeriesAligner   = "ALIGN_RATE"
-                      crossSeriesReducer = "REDUCE_SUM"
-                      groupByFields      = ["resource.label.service_name", "metric.label.response_code_class"]
-                    }
-                  }
-                }
-              }]
-            }
-          }
-        },
-        {
-          xPos = 6, yPos = 4, width = 6, height = 4
-          widget = {
-            title = "End-to-end latency (ms), p50 and p99"
-            xyChart = {
-              dataSets = [
-                for reducer in ["REDUCE_PERCENTILE_50", "REDUCE_PERCENTILE_99"] : {
-                  plotType = "LINE"
-                  timeSeriesQuery = {
-                    timeSeriesFilter = {
-                      filter      = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.latency_metric_type}\""
-                      aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = reducer }
-                    }
-                  }
-                }
-              ]
-            }
-          }
-        },
-        {
-          xPos = 0, yPos = 8, width = 6, height = 4
-          widget = {
-            title = "Bridge: open WebSockets per instance (max) and connections opened/s"
-            xyChart = {
-              dataSets = [
-                {
-                  plotType = "LINE"
-                  timeSeriesQuery = {
-                    timeSeriesFilter = {
-                      filter = "${local.bridge_filter} AND metric.type = \"run.googleapis.com/container/max_request_concurrencies\""
-                      aggregation = {
-                        alignmentPeriod    = "60s"
-                        perSeriesAligner   = "ALIGN_DELTA"
-                        crossSeriesReducer = "REDUCE_PERCENTILE_99"
-                      }
-                    }
-                  }
-                },
-                {
-                  plotType = "LINE"
-                  timeSeriesQuery = {
-                    timeSeriesFilter = {
-                      filter      = "${local.bridge_filter} AND metric.type = \"${local.connections_type}\""
-                      aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_RATE", crossSeriesReducer = "REDUCE_SUM" }
-                    }
-                  }
-                },
-              ]
-            }
-          }
-        },
-        {
-          xPos = 6, yPos = 8, width = 6, height = 4
-          widget = {
-            title = "Instances (functions and bridge)"
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = {
-                  timeSeriesFilter = {
-                    filter = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/container/instance_count\""
-                    aggregation = {
-                      alignmentPeriod    = "60s"
-                      perSeriesAligner   = "ALIGN_MAX"
-                      crossSeriesReducer = "REDUCE_SUM"
-                      groupByFields      = ["resource.label.service_name"]
-                    }
-                  }
-                }
-              }]
-            }
-          }
-        },
-        {
-          xPos = 0, yPos = 12, width = 6, height = 4
-          widget = {
-            title = "Redis memory usage ratio"
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = {
-                  timeSeriesFilter = {
-                    filter      = "resource.type = \"redis_instance\" AND resource.labels.instance_id = \"${google_redis_instance.state.id}\" AND metric.type = \"redis.googleapis.com/stats/memory/usage_ratio\""
-                    aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
-                  }
-                }
-              }]
-            }
-          }
-        },
-      ]
+
+# -- Thresholds as code: warning and critical levels (docs/OPERATIONS.md) ------
+#
+# Every metric type below is a built-in one Google documents on
+# https://cloud.google.com/monitoring/api/metrics_gcp (Cloud Run: "run";
+# Memorystore for Redis: "redis"; Pub/Sub: "pubsub"), or a log-based metric
+# defined in this configuration (logging.googleapis.com/user/...).
+# tests/unit/deploy/test_terraform_wiring.py checks each against that list.
+#
+# Two policies per signal and target, one per severity: the policy's own
+# `severity` field (WARNING or CRITICAL) and its own notification channels
+# (var.notification_channels_warning / _critical).
+locals {
+  severities = {
+    warning  = { severity = "WARNING", channels = var.notification_channels_warning }
+    critical = { severity = "CRITICAL", channels = var.notification_channels_critical }
+  }
+  # The gen2 functions run as Cloud Run services of their own name, so the
+  # functions and the bridge share Cloud Run's container metrics.
+  cloud_run_targets = {
+    functions = { filter = local.functions_filter, label = "functions" }
+    bridge    = { filter = local.bridge_filter, label = "ws_bridge" }
+  }
+  cloud_run_policies = {
+    for pair in setproduct(keys(local.cloud_run_targets), keys(local.severities)) :
+    "${pair[0]}-${pair[1]}" => { target = pair[0], level = pair[1] }
+  }
+  redis_filter = "resource.type = \"redis_instance\" AND resource.labels.instance_id = \"${google_redis_instance.state.id}\""
+}
+
+# CPU: run.googleapis.com/container/cpu/utilizations (a distribution of
+# instance CPU utilisation, 0..1): p99 over each service's instances.
+resource "google_monitoring_alert_policy" "cloud_run_cpu" {
+  for_each = local.cloud_run_policies
+
+  display_name          = "${var.name_prefix}: ${local.cloud_run_targets[each.value.target].label} CPU (${each.value.level})"
+  combiner              = "OR"
+  severity              = local.severities[each.value.level].severity
+  notification_channels = local.severities[each.value.level].channels
+
+  conditions {
+    display_name = "CPU utilisation p99 above ${var.alert_levels.cpu_utilization[each.value.level] * 100} %"
+    condition_threshold {
+      filter          = "${local.cloud_run_targets[each.value.target].filter} AND metric.type = \"run.googleapis.com/container/cpu/utilizations\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_levels.cpu_utilization[each.value.level]
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_PERCENTILE_99"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["resource.label.service_name"]
+      }
     }
-  })
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "CPU of ${local.cloud_run_targets[each.value.target].label} above the ${each.value.level} level. See docs/OPERATIONS.md, cloud_run_cpu."
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Memory: run.googleapis.com/container/memory/utilizations (0..1 of the limit).
+resource "google_monitoring_alert_policy" "cloud_run_memory" {
+  for_each = local.cloud_run_policies
+
+  display_name          = "${var.name_prefix}: ${local.cloud_run_targets[each.value.target].label} memory (${each.value.level})"
+  combiner              = "OR"
+  severity              = local.severities[each.value.level].severity
+  notification_channels = local.severities[each.value.level].channels
+
+  conditions {
+    display_name = "Memory utilisation p99 above ${var.alert_levels.memory_utilization[each.value.level] * 100} %"
+    condition_threshold {
+      filter          = "${local.cloud_run_targets[each.value.target].filter} AND metric.type = \"run.googleapis.com/container/memory/utilizations\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_levels.memory_utilization[each.value.level]
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_PERCENTILE_99"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Memory of ${local.cloud_run_targets[each.value.target].label} near its limit (an instance that exceeds it is killed). See docs/OPERATIONS.md, cloud_run_memory."
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Request latency: run.googleapis.com/request_latencies (ms), p99 per service.
+# The bridge's WebSockets are requests that last the whole session (up to the
+# 3600 s timeout) and are answered 101 Switching Protocols, so its latency
+# condition leaves the 1xx class out and measures its plain HTTP requests
+# (/health, /stats, /readyz); what clients wait for end to end is e2e_latency.
+resource "google_monitoring_alert_policy" "cloud_run_latency" {
+  for_each = local.cloud_run_policies
+
+  display_name          = "${var.name_prefix}: ${local.cloud_run_targets[each.value.target].label} request latency p99 (${each.value.level})"
+  combiner              = "OR"
+  severity              = local.severities[each.value.level].severity
+  notification_channels = local.severities[each.value.level].channels
+
+  conditions {
+    display_name = "Request latency p99 above ${var.alert_levels.request_latency_p99_ms[each.value.level]} ms"
+    condition_threshold {
+      filter          = "${local.cloud_run_targets[each.value.target].filter} AND metric.type = \"run.googleapis.com/request_latencies\"${each.value.target == "bridge" ? " AND metric.labels.response_code_class != \"1xx\"" : ""}"
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_levels.request_latency_p99_ms[each.value.level]
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_PERCENTILE_99"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Requests to ${local.cloud_run_targets[each.value.target].label} take long (p99). See docs/OPERATIONS.md, cloud_run_latency."
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Error rate: 5xx responses / all responses (run.googleapis.com/request_count).
+resource "google_monitoring_alert_policy" "cloud_run_error_ratio" {
+  for_each = local.cloud_run_policies
+
+  display_name          = "${var.name_prefix}: ${local.cloud_run_targets[each.value.target].label} 5xx ratio (${each.value.level})"
+  combiner              = "OR"
+  severity              = local.severities[each.value.level].severity
+  notification_channels = local.severities[each.value.level].channels
+
+  conditions {
+    display_name = "5xx ratio above ${var.alert_levels.error_ratio[each.value.level] * 100} %"
+    condition_threshold {
+      filter             = "${local.cloud_run_targets[each.value.target].filter} AND metric.type = \"run.googleapis.com/request_count\" AND metric.labels.response_code_class = \"5xx\""
+      denominator_filter = "${local.cloud_run_targets[each.value.target].filter} AND metric.type = \"run.googleapis.com/request_count\""
+      comparison         = "COMPARISON_GT"
+      threshold_value    = var.alert_levels.error_ratio[each.value.level]
+      duration           = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_RATE"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+      denominator_aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_RATE"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A share of ${local.cloud_run_targets[each.value.target].label}'s requests end in 5xx. See docs/OPERATIONS.md, cloud_run_error_ratio."
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Redis memory: redis.googleapis.com/stats/memory/usage_ratio (0..1 of maxmemory).
+resource "google_monitoring_alert_policy" "redis_memory" {
+  for_each = local.severities
+
+  display_name          = "${var.name_prefix}: Redis memory (${each.key})"
+  combiner              = "OR"
+  severity              = each.value.severity
+  notification_channels = each.value.channels
+
+  conditions {
+    display_name = "Memory usage ratio above ${var.alert_levels.redis_memory_ratio[each.key]}"
+    condition_threshold {
+      filter          = "${local.redis_filter} AND metric.type = \"redis.googleapis.com/stats/memory/usage_ratio\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_levels.redis_memory_ratio[each.key]
+      duration        = "300s"
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "maxmemory-policy is noeviction: when Redis is full, writes fail and messages are retried, then dead-lettered. Grow redis_memory_size_gb or lower TICKCAST_DEDUPE_TTL_S (see `tickcast cost`). See docs/OPERATIONS.md, redis_memory."
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Redis CPU: redis.googleapis.com/stats/cpu_utilization counts CPU-seconds;
+# its rate is the cores busy. Redis executes commands on one thread, so a rate
+# near 1 is a saturated server whatever the tier's core count.
+resource "google_monitoring_alert_policy" "redis_cpu" {
+  for_each = local.severities
+
+  display_name          = "${var.name_prefix}: Redis CPU (${each.key})"
+  combiner              = "OR"
+  severity              = each.value.severity
+  notification_channels = each.value.channels
+
+  conditions {
+    display_name = "CPU-seconds per second above ${var.alert_levels.redis_cpu[each.key]}"
+    condition_threshold {
+      filter          = "${local.redis_filter} AND metric.type = \"redis.googleapis.com/stats/cpu_utilization\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_levels.redis_cpu[each.key]
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_RATE"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.instance_id"]
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Redis is busy: dedupe claims and feature state per tick. See docs/OPERATIONS.md, redis_cpu."
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# -- Budget: the project's monthly cost ---------------------------------------
+#
+# Amount: var.monthly_budget.amount_usd, set per environment in envs/*.tfvars
+# to what `tickcast cost --env ENV` prints for the workload written next to it,
+# times var.monthly_budget.headroom (test_terraform_wiring.py recomputes it).
+# Needs billingbudgets.googleapis.com (apis.tf) and a billing account; without
+# one (var.billing_account empty) no budget is created.
+resource "google_billing_budget" "monthly" {
+  count = var.billing_account == "" ? 0 : 1
+
+  billing_account = var.billing_account
+  display_name    = "${var.name_prefix}-${var.environment} monthly"
+
+  budget_filter {
+    projects        = ["projects/${data.google_project.this.number}"]
+    calendar_period = "MONTH"
+  }
+
+  amount {
+    specified_amount {
+      currency_code = "USD"
+      units         = tostring(var.monthly_budget.amount_usd)
+    }
+  }
+
+  threshold_rules {
+    threshold_percent = 0.5
+  }
+  threshold_rules {
+    threshold_percent = 0.9
+  }
+  threshold_rules {
+    threshold_percent = 1.0
+  }
+
+  all_updates_rule {
+    monitoring_notification_channels = var.notification_channels_critical
+  }
 
   depends_on = [google_project_service.enabled]
 }

@@ -311,6 +311,7 @@ variable "alert_thresholds" {
     deadletter_backlog = optional(number, 0)
     function_5xx_per_s = optional(number, 0.5)
     e2e_latency_p99_ms = optional(number, 5000)
+    # Unused since alert_levels.redis_memory_ratio (warning and critical); kept so tfvars that set it still apply.
     redis_memory_ratio = optional(number, 0.8)
     # Routine moves of the alerts listener's range are not counted.
     listener_restarts_per_10m = optional(number, 5)
@@ -334,4 +335,76 @@ variable "labels" {
   type        = map(string)
   description = "Extra labels on every resource that takes labels."
   default     = {}
+}
+
+# -- Thresholds as code (monitoring.tf), the budget -----------------------------
+
+variable "notification_channels_warning" {
+  type        = list(string)
+  description = "Monitoring notification channel ids (projects/P/notificationChannels/N) that WARNING alert policies notify."
+  default     = []
+}
+
+variable "notification_channels_critical" {
+  type        = list(string)
+  description = "Monitoring notification channel ids that CRITICAL alert policies and the budget notify (a budget takes at most 5)."
+  default     = []
+
+  validation {
+    condition     = length(var.notification_channels_critical) <= 5
+    error_message = "A billing budget notifies at most 5 monitoring channels."
+  }
+}
+
+variable "alert_levels" {
+  type = object({
+    cpu_utilization        = optional(object({ warning = number, critical = number }), { warning = 0.70, critical = 0.85 })
+    memory_utilization     = optional(object({ warning = number, critical = number }), { warning = 0.80, critical = 0.90 })
+    request_latency_p99_ms = optional(object({ warning = number, critical = number }), { warning = 2000, critical = 10000 })
+    error_ratio            = optional(object({ warning = number, critical = number }), { warning = 0.01, critical = 0.05 })
+    redis_memory_ratio     = optional(object({ warning = number, critical = number }), { warning = 0.80, critical = 0.90 })
+    redis_cpu              = optional(object({ warning = number, critical = number }), { warning = 0.70, critical = 0.85 })
+  })
+  description = "Warning and critical levels of the functions', the bridge's and Redis's alert policies: CPU and memory utilisation (0..1), request latency p99 (ms), 5xx ratio (0..1), Redis memory usage ratio and CPU-seconds per second. Supersedes alert_thresholds.redis_memory_ratio."
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k, v in var.alert_levels : v.warning < v.critical && v.warning > 0
+    ])
+    error_message = "Each level needs 0 < warning < critical."
+  }
+}
+
+variable "billing_account" {
+  type        = string
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) for the monthly budget alert; empty: no budget."
+  default     = ""
+
+  validation {
+    condition     = var.billing_account == "" || can(regex("^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", var.billing_account))
+    error_message = "Use the billing account id, like 012345-6789AB-CDEF01, or leave it empty."
+  }
+}
+
+variable "monthly_budget" {
+  type = object({
+    amount_usd = number
+    # The workload `tickcast cost --env ENV` was run with, and the factor over its total.
+    symbols          = number
+    ticks_per_second = number
+    headroom         = number
+  })
+  description = "Monthly budget (whole USD): `tickcast cost --env ENV --symbols S --ticks-per-second T` total times headroom, rounded up. tests/unit/deploy recomputes it."
+  default = {
+    amount_usd       = 659
+    symbols          = 20
+    ticks_per_second = 100
+    headroom         = 1.25
+  }
+
+  validation {
+    condition     = var.monthly_budget.amount_usd > 0 && floor(var.monthly_budget.amount_usd) == var.monthly_budget.amount_usd && var.monthly_budget.headroom >= 1
+    error_message = "amount_usd is a whole number of dollars above 0 and headroom is at least 1."
+  }
 }

@@ -31,3 +31,12 @@ alert_thresholds = {
   function_5xx_per_s = 1
   e2e_latency_p99_ms = 10000
 }
+
+# Monthly budget alert (created when billing_account is set): the total of
+# `tickcast cost --env dev --symbols 5 --ticks-per-second 10` times headroom, rounded up.
+monthly_budget = {
+  amount_usd       = 220
+  symbols          = 5
+  ticks_per_second = 10
+  headroom         = 1.25
+}

@@ -36,3 +36,16 @@ connector_instances = {
 
 # Monitoring notification channel ids (projects/P/notificationChannels/N).
 notification_channels = []
+
+# Warning and critical alert policies notify these (monitoring.tf).
+notification_channels_warning  = []
+notification_channels_critical = []
+
+# Monthly budget alert (created when billing_account is set): the total of
+# `tickcast cost --env prod --symbols 20 --ticks-per-second 100` times headroom, rounded up.
+monthly_budget = {
+  amount_usd       = 766
+  symbols          = 20
+  ticks_per_second = 100
+  headroom         = 1.25
+}

@@ -62,6 +62,7 @@ API_OF: dict[str, tuple[str, ...]] = {
     "google_logging_metric": ("logging.googleapis.com",),
     "google_monitoring_alert_policy": ("monitoring.googleapis.com",),
     "google_monitoring_dashboard": ("monitoring.googleapis.com",),
+    "google_billing_budget": ("billingbudgets.googleapis.com",),
 }
 
 

@@ -8,6 +8,7 @@ to tickcast.config's, least-privilege identities, nothing public but the bridge.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -508,3 +509,262 @@ def test_env_tfvars_set_only_declared_variables(root: Module, env: str) -> None:
     # bridge_image_tag is the commit being deployed: scripts/deploy.sh passes it.
     assert required - set(values) == {"bridge_image_tag"}
     assert set(values.get("function_scaling", {})) <= set(root.locals["functions"])
+
+
+# -- thresholds as code, the budget, the dashboards (issue 18, points 4 and 5) ------
+
+# Built-in metric types the configuration uses, each listed on
+# https://cloud.google.com/monitoring/api/metrics_gcp (sections run, redis, pubsub).
+DOCUMENTED_METRICS = {
+    "run.googleapis.com/container/cpu/utilizations",
+    "run.googleapis.com/container/memory/utilizations",
+    "run.googleapis.com/container/max_request_concurrencies",
+    "run.googleapis.com/container/instance_count",
+    "run.googleapis.com/request_count",
+    "run.googleapis.com/request_latencies",
+    "redis.googleapis.com/stats/memory/usage_ratio",
+    "redis.googleapis.com/stats/cpu_utilization",
+    "pubsub.googleapis.com/subscription/num_undelivered_messages",
+    "pubsub.googleapis.com/subscription/dead_letter_message_count",
+}
+LEVELS = {
+    "cpu_utilization": {"warning": 0.70, "critical": 0.85},
+    "memory_utilization": {"warning": 0.80, "critical": 0.90},
+    "redis_memory_ratio": {"warning": 0.80, "critical": 0.90},
+    "redis_cpu": {"warning": 0.70, "critical": 0.85},
+}
+DASHBOARD = ROOT / "infra" / "dashboards" / "cloud-monitoring.json"
+GRAFANA = ROOT / "infra" / "grafana" / "tickcast-bridge.json"
+
+
+def _threshold(policy: dict[str, Any]) -> dict[str, Any]:
+    return block(block(policy["conditions"])["condition_threshold"])
+
+
+def _optional_object_defaults(var: dict[str, Any]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, warning, critical in re.findall(
+        r"(\w+)\s*=\s*optional\(object\([^)]*\),\s*\{\s*warning\s*=\s*([\d.]+),\s*critical\s*=\s*([\d.]+)\s*\}\)",
+        str(var["type"]),
+    ):
+        out[name] = {"warning": float(warning), "critical": float(critical)}
+    return out
+
+
+def test_thresholds_are_warning_and_critical_policies(root: Module) -> None:
+    """CPU 70/85 %, memory 80/90 %, latency p99 and 5xx ratio for the functions and the
+    bridge, memory and CPU for Redis: two policies each, with the policy's severity and
+    that severity's channels."""
+    defaults = _optional_object_defaults(root.variables["alert_levels"])
+    assert set(defaults) == {
+        "cpu_utilization",
+        "memory_utilization",
+        "request_latency_p99_ms",
+        "error_ratio",
+        "redis_memory_ratio",
+        "redis_cpu",
+    }
+    for name, levels in LEVELS.items():
+        assert defaults[name] == levels, name
+    for name, levels in defaults.items():
+        assert levels["warning"] < levels["critical"], name
+    for var in ("notification_channels_warning", "notification_channels_critical"):
+        assert root.variables[var]["default"] == []
+
+    assert root.locals["severities"] == {
+        "warning": {"severity": "WARNING", "channels": "${var.notification_channels_warning}"},
+        "critical": {"severity": "CRITICAL", "channels": "${var.notification_channels_critical}"},
+    }
+    assert set(root.locals["cloud_run_targets"]) == {"functions", "bridge"}
+    assert root.locals["cloud_run_targets"]["functions"]["filter"] == "${local.functions_filter}"
+    assert root.locals["cloud_run_targets"]["bridge"]["filter"] == "${local.bridge_filter}"
+    policies = {
+        "cloud_run_cpu": ("cpu_utilization", "run.googleapis.com/container/cpu/utilizations"),
+        "cloud_run_memory": (
+            "memory_utilization",
+            "run.googleapis.com/container/memory/utilizations",
+        ),
+        "cloud_run_latency": ("request_latency_p99_ms", "run.googleapis.com/request_latencies"),
+        "cloud_run_error_ratio": ("error_ratio", "run.googleapis.com/request_count"),
+        "redis_memory": ("redis_memory_ratio", "redis.googleapis.com/stats/memory/usage_ratio"),
+        "redis_cpu": ("redis_cpu", "redis.googleapis.com/stats/cpu_utilization"),
+    }
+    for name, (level, metric) in policies.items():
+        policy = root.resources[f"google_monitoring_alert_policy.{name}"]
+        cloud_run = name.startswith("cloud_run_")
+        assert policy["for_each"] == (
+            "${local.cloud_run_policies}" if cloud_run else "${local.severities}"
+        ), name
+        key = "each.value.level" if cloud_run else "each.key"
+        assert policy["severity"] in (
+            f"${{local.severities[{key}].severity}}",
+            "${each.value.severity}",
+        ), name
+        assert "channels}" in policy["notification_channels"], name
+        cond = _threshold(policy)
+        assert cond["threshold_value"] == f"${{var.alert_levels.{level}[{key}]}}", name
+        assert f'metric.type = "{metric}"' in cond["filter"], name
+        assert (
+            "local.cloud_run_targets[each.value.target].filter" in cond["filter"]
+            if cloud_run
+            else "local.redis_filter" in cond["filter"]
+        ), name
+    ratio = _threshold(root.resources["google_monitoring_alert_policy.cloud_run_error_ratio"])
+    assert 'response_code_class = "5xx"' in ratio["filter"]
+    assert "5xx" not in ratio["denominator_filter"]
+    # A bridge WebSocket is a 101 request that lasts the session: left out of latency.
+    latency = _threshold(root.resources["google_monitoring_alert_policy.cloud_run_latency"])
+    assert re.search(r'response_code_class != \\?"1xx', latency["filter"]), latency["filter"]
+    assert block(latency["aggregations"])["cross_series_reducer"] == "REDUCE_PERCENTILE_99"
+
+
+def _metric_types(text: str) -> set[str]:
+    return set(re.findall(r'metric\.type = \\?"([^"\\]+)', text))
+
+
+def test_every_metric_type_is_documented_or_a_log_based_metric_defined_here(
+    root: Module,
+) -> None:
+    user = "logging.googleapis.com/user/"
+    used = _metric_types(root.text()) | _metric_types(DASHBOARD.read_text(encoding="utf-8"))
+    builtin = {m for m in used if not m.startswith(user) and not m.startswith("${")}
+    assert builtin <= DOCUMENTED_METRICS, builtin - DOCUMENTED_METRICS
+    assert "cloud.google.com/monitoring/api/metrics_gcp" in root.files["monitoring.tf"]
+    for m in used - builtin:
+        if m.startswith("${"):
+            assert m == "${local.latency_metric_type}"
+            continue
+        ref = m[len(user) :]
+        if ref.startswith("${google_logging_metric."):
+            name = ref[len("${google_logging_metric.") :].split(".")[0].split("[")[0]
+            assert f"google_logging_metric.{name}" in root.resources, m
+        else:  # a dashboard template placeholder, filled in dashboard.tf
+            assert re.fullmatch(r"\$\{\w+\}", ref), m
+
+
+def _tickcast_cost_total(env: str, symbols: int, ticks: float) -> float:
+    import argparse
+    import contextlib
+    import io
+
+    from tickcast.deploy import cost
+
+    p = argparse.ArgumentParser(prog="tickcast")
+    cost.register(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(
+        ["cost", "--symbols", str(symbols), "--ticks-per-second", f"{ticks:g}", "--json"]
+        + ([] if env == "default" else ["--env", env])
+    )
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert args.func(args) == 0
+    return float(json.loads(out.getvalue())["batched"]["total_usd"])
+
+
+@pytest.mark.parametrize("env", ["default", "dev", "prod"])
+def test_budget_is_what_tickcast_cost_prints_times_the_headroom(root: Module, env: str) -> None:
+    import math
+
+    budget = root.variables["monthly_budget"]["default"]
+    if env != "default":
+        budget = load_tfvars(TF / "envs" / f"{env}.tfvars")["monthly_budget"]
+    assert 1.0 <= budget["headroom"] <= 2.0
+    total = _tickcast_cost_total(env, budget["symbols"], budget["ticks_per_second"])
+    assert budget["amount_usd"] == math.ceil(total * budget["headroom"]), (
+        f"{env}: `tickcast cost` prints {total:.2f} USD; x{budget['headroom']} = "
+        f"{math.ceil(total * budget['headroom'])}: update monthly_budget.amount_usd"
+    )
+    if env != "default":
+        text = (TF / "envs" / f"{env}.tfvars").read_text(encoding="utf-8")
+        assert (
+            f"tickcast cost --env {env} --symbols {budget['symbols']} "
+            f"--ticks-per-second {budget['ticks_per_second']}" in text
+        )
+
+
+def test_budget_alert_shape(root: Module) -> None:
+    budget = root.resources["google_billing_budget.monthly"]
+    assert budget["count"] == '${var.billing_account == "" ? 0 : 1}'
+    assert root.variables["billing_account"]["default"] == ""
+    assert budget["billing_account"] == "${var.billing_account}"
+    flt = block(budget["budget_filter"])
+    assert flt["calendar_period"] == "MONTH"
+    assert flt["projects"] == ["projects/${data.google_project.this.number}"]
+    amount = block(block(budget["amount"])["specified_amount"])
+    assert amount["units"] == "${tostring(var.monthly_budget.amount_usd)}"
+    assert amount["currency_code"] == "USD"
+    assert [r["threshold_percent"] for r in budget["threshold_rules"]] == [0.5, 0.9, 1.0]
+    rule = block(budget["all_updates_rule"])
+    assert rule["monitoring_notification_channels"] == "${var.notification_channels_critical}"
+    assert "billingbudgets.googleapis.com" in root.locals["apis"]
+
+
+def test_cloud_monitoring_dashboard_json(root: Module) -> None:
+    text = DASHBOARD.read_text(encoding="utf-8")
+    doc = json.loads(text)  # valid JSON before templatefile fills the placeholders
+    tiles = doc["mosaicLayout"]["tiles"]
+    titles = " | ".join(t["widget"]["title"] for t in tiles)
+    for word in (
+        "Bridge connections",
+        "Predictions/s",
+        "Latency end to end",
+        "Latency per hop",
+        "Dead letters",
+        "Live accuracy",
+    ):
+        assert word in titles, word
+    for t in tiles:
+        assert t["xPos"] >= 0 and t["xPos"] + t["width"] <= doc["mosaicLayout"]["columns"]
+    accuracy = next(t["widget"] for t in tiles if t["widget"]["title"] == "Live accuracy")
+    assert "Firestore" in accuracy["text"]["content"] and "/stats" in accuracy["text"]["content"]
+    filters = [
+        ds["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+        for t in tiles
+        if "xyChart" in t["widget"]
+        for ds in t["widget"]["xyChart"]["dataSets"]
+    ]
+    assert filters and all("metric.type" in f for f in filters)
+    dead = " ".join(f for f in filters if "pubsub" in f)
+    assert "dead_letter_message_count" in dead and "${deadletter_subscription}" in dead
+
+    # The placeholders are exactly templatefile's arguments in dashboard.tf, and each
+    # log-based metric placeholder names a google_logging_metric.
+    tf = root.files["dashboard.tf"]
+    assert 'templatefile("${path.module}/../dashboards/cloud-monitoring.json"' in tf
+    call = tf[tf.index("templatefile(") : tf.index("})", tf.index("templatefile("))]
+    args = dict(re.findall(r"^\s+(\w+)\s*=\s*(.+)$", call, flags=re.M))
+    placeholders = set(re.findall(r"\$\{(\w+)\}", text))
+    assert placeholders == set(args), placeholders ^ set(args)
+    for m in _metric_types(text):
+        if m.startswith("logging.googleapis.com/user/"):
+            var = m.rsplit("/", 1)[1][2:-1]
+            ref = args[var].strip()
+            assert re.fullmatch(r"google_logging_metric\.\w+\.name", ref), ref
+            assert ref.rsplit(".", 1)[0] in root.resources, ref
+        else:
+            assert m in DOCUMENTED_METRICS, m
+    assert root.resources["google_monitoring_dashboard.main"]["depends_on"] == [
+        "${google_project_service.enabled}"
+    ]
+
+
+def test_grafana_dashboard_json_queries_the_bridges_metrics() -> None:
+    from tickcast.bridge.metrics import Metrics
+
+    doc = json.loads(GRAFANA.read_text(encoding="utf-8"))
+    assert doc["__inputs"][0]["pluginId"] == "prometheus"  # importable: asks for a data source
+    exposed: set[str] = set()
+    for family in Metrics().registry.collect():  # a counter is exposed as NAME_total
+        exposed.add(family.name + ("_total" if family.type == "counter" else ""))
+    panels = doc["panels"]
+    titles = " | ".join(p["title"] for p in panels)
+    for word in ("connections", "frames", "Latency"):
+        assert word in titles, word
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    assert exprs
+    for expr in exprs:
+        names = set(re.findall(r"\btickcast_\w+", expr))
+        assert names and names <= exposed, (expr, names - exposed)
+    for p in panels:
+        if p["type"] != "text":
+            assert p["datasource"]["uid"] == "${DS_PROMETHEUS}"
