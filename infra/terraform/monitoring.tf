@@ -387,6 +387,12 @@ resource "google_monitoring_alert_policy" "redis_memory" {
   depends_on = [google_project_service.enabled]
 }
 
+# The single Redis memory policy (0.8) became the warning one: keep it, do not recreate.
+moved {
+  from = google_monitoring_alert_policy.redis_memory
+  to   = google_monitoring_alert_policy.redis_memory["warning"]
+}
+
 # Redis CPU: redis.googleapis.com/stats/cpu_utilization counts CPU-seconds;
 # its rate is the cores busy. Redis executes commands on one thread, so a rate
 # near 1 is a saturated server whatever the tier's core count.

@@ -609,6 +609,12 @@ def test_thresholds_are_warning_and_critical_policies(root: Module) -> None:
             if cloud_run
             else "local.redis_filter" in cond["filter"]
         ), name
+    # The former single Redis memory policy is the warning one now (moved, not recreated).
+    assert re.search(
+        r"moved \{\s*from\s*= google_monitoring_alert_policy\.redis_memory\s*"
+        r'to\s*= google_monitoring_alert_policy\.redis_memory\["warning"\]',
+        root.files["monitoring.tf"],
+    )
     ratio = _threshold(root.resources["google_monitoring_alert_policy.cloud_run_error_ratio"])
     assert 'response_code_class = "5xx"' in ratio["filter"]
     assert "5xx" not in ratio["denominator_filter"]
