@@ -130,7 +130,7 @@ def create_app(
                     before = hub.updates
                     hub.on_symbol_doc(doc)
                     if hub.updates > before:  # published now, not a redelivery
-                        _observe(ops, hub.latest, doc)
+                        _observe(b, ops, hub.latest, doc)
 
         def on_alerts(batch: list[Change]) -> None:
             for doc_id, doc in batch:
@@ -303,10 +303,13 @@ def create_app(
     return app
 
 
-def _observe(ops: StatsWindow, latest: dict[str, dict[str, Any]], doc: dict[str, Any]) -> None:
+def _observe(
+    b: Bridge, ops: StatsWindow, latest: dict[str, dict[str, Any]], doc: dict[str, Any]
+) -> None:
     published = latest.get(doc["symbol"])
     if published is not None and published.get("seq") == doc.get("seq"):
         ops.observe_update(published)  # the hub's copy: its trace carries `bridge`
+        b.metrics.observe_published(published)
 
 
 async def _sample_ops(
@@ -326,6 +329,7 @@ async def _sample_ops(
         try:
             live.doc = await loop.run_in_executor(b.lookups, read, model_id)
             live.error = None
+            b.metrics.observe_model(live.view())
         except Exception as exc:  # Firestore unavailable: keep the last scores, retry later
             live.error = str(exc)
             _log.warning("models read failed", extra={"model_id": model_id, "error": str(exc)})

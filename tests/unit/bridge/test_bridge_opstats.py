@@ -201,3 +201,19 @@ def test_stats_counts_published_updates_requests_and_the_live_model(
         assert live["live_model"]["hit_rate"] == 0.75
         assert live["live_model"]["brier"] == pytest.approx(0.2)
         assert live["live_model"]["scored"] == 4
+
+
+def test_metrics_expose_latency_per_hop_and_the_live_models_scores(source: MemorySource) -> None:
+    """What Grafana reads (infra/grafana/tickcast-bridge.json): the same figures as
+    /stats, as Prometheus series."""
+    with TestClient(create_app(settings(), source=source)) as client:
+        until(client, "/stats", lambda b: b["live_model"]["hit_rate"] is not None)
+        text = client.get("/metrics").text
+    # Two published updates, both with a prediction; their trace has `event` only,
+    # so the one hop is event -> bridge, and e2e equals it.
+    assert 'tickcast_bridge_published_total{prediction="true"} 2.0' in text
+    assert 'tickcast_bridge_latency_seconds_count{hop="bridge"} 2.0' in text
+    assert 'tickcast_bridge_latency_seconds_count{hop="e2e"} 2.0' in text
+    assert 'hop="ingest"' not in text
+    assert 'tickcast_model_hit_rate{model_id="baseline"} 0.75' in text
+    assert 'tickcast_model_brier{model_id="baseline"} 0.2' in text

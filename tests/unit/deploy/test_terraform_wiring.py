@@ -761,10 +761,13 @@ def test_grafana_dashboard_json_queries_the_bridges_metrics() -> None:
     assert doc["__inputs"][0]["pluginId"] == "prometheus"  # importable: asks for a data source
     exposed: set[str] = set()
     for family in Metrics().registry.collect():  # a counter is exposed as NAME_total
-        exposed.add(family.name + ("_total" if family.type == "counter" else ""))
+        if family.type == "histogram":
+            exposed.update(family.name + part for part in ("_bucket", "_count", "_sum"))
+        else:
+            exposed.add(family.name + ("_total" if family.type == "counter" else ""))
     panels = doc["panels"]
     titles = " | ".join(p["title"] for p in panels)
-    for word in ("connections", "frames", "Latency"):
+    for word in ("connections", "frames", "Latency per hop", "Predictions", "accuracy"):
         assert word in titles, word
     exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
     assert exprs
