@@ -14,8 +14,9 @@
 #     bucket gcf-v2-sources-PROJECT_NUMBER-REGION and builds from there
 #     (https://cloud.google.com/functions/docs/building). That bucket is created by
 #     the first deploy, so the grant is project-level with an IAM condition on the
-#     bucket's name. Reading is all the build does with it: the image goes to
-#     Artifact Registry, hence objectViewer rather than the page's objectAdmin.
+#     bucket's name. The role is the page's own, Storage Object Admin, limited by
+#     the condition to that bucket: the first deploy must work, and nothing here
+#     can show that reading alone is enough for every build step.
 #   - and our own sources/ prefix (the zips Terraform uploads, the bridge's
 #     build context uploaded by scripts/deploy.sh).
 resource "google_service_account" "function_build" {
@@ -49,7 +50,7 @@ resource "google_artifact_registry_repository_iam_member" "function_build_push_b
 
 resource "google_project_iam_member" "function_build_gcf_sources" {
   project = var.project_id
-  role    = "roles/storage.objectViewer"
+  role    = "roles/storage.objectAdmin"
   member  = "serviceAccount:${google_service_account.function_build.email}"
 
   condition {

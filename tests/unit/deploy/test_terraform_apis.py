@@ -136,7 +136,7 @@ def test_build_account_has_what_a_functions_build_needs(root: Module) -> None:
     }
     assert grants == {
         ("google_project_iam_member", "roles/logging.logWriter"),
-        ("google_project_iam_member", "roles/storage.objectViewer"),
+        ("google_project_iam_member", "roles/storage.objectAdmin"),  # gcf-v2-sources only
         ("google_artifact_registry_repository_iam_member", "roles/artifactregistry.writer"),
         ("google_storage_bucket_iam_member", "roles/storage.objectViewer"),
     } | {("google_artifact_registry_repository_iam_member", "roles/artifactregistry.writer")}
