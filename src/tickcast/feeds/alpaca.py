@@ -110,30 +110,12 @@ class Alpaca(VendorProtocol):
         raise Retry(f"alpaca_{code}", text)
 
     def receive(self, raw: bytes) -> Step:
-        try:
-            msgs = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            # Not ours to judge: ingest dead-letters it with the original bytes.
-            return Step(frame=raw, note="frame is not JSON")
-        if isinstance(msgs, dict):
-            msgs = [msgs]
-        if not isinstance(msgs, list):
-            return Step(frame=raw, note="frame is not a JSON array")
-        step = Step()
-        symbols: list[str] = []
-        data = False
-        for m in msgs:
-            if isinstance(m, dict) and m.get("T") in ("success", "subscription", "error"):
-                got = self._control(m)
-                step.send += got.send
-                step.ready = step.ready or got.ready
-                step.note = got.note or step.note
-                step.control = got.control
-            else:
-                data = True
-                if isinstance(m, dict) and isinstance(m.get("S"), str):
-                    symbols.append(m["S"])
-        if data:
-            step.frame = raw
-            step.symbols = tuple(symbols)
-        return step
+        return self.receive_json(raw, self._control_or_none, _symbol)
+
+    def _control_or_none(self, m: dict[str, Any]) -> Step | None:
+        return self._control(m) if m.get("T") in ("success", "subscription", "error") else None
+
+
+def _symbol(m: dict[str, Any]) -> str | None:
+    sym = m.get("S")
+    return sym if isinstance(sym, str) else None

@@ -85,31 +85,7 @@ class Polygon(VendorProtocol):
         return Step(control=str(status), note=f"polygon status {status!r}: {text}")
 
     def receive(self, raw: bytes) -> Step:
-        try:
-            msgs = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Step(frame=raw, note="frame is not JSON")
-        if isinstance(msgs, dict):
-            msgs = [msgs]
-        if not isinstance(msgs, list):
-            return Step(frame=raw, note="frame is not a JSON array")
-        step = Step()
-        symbols: list[str] = []
-        data = False
-        for m in msgs:
-            if isinstance(m, dict) and m.get("ev") == "status":
-                got = self._status(m)
-                step.send += got.send
-                step.ready = step.ready or got.ready
-                step.note = got.note or step.note
-                step.control = got.control
-            else:
-                data = True
-                sym = _symbol(m) if isinstance(m, dict) else None
-                if sym:
-                    symbols.append(sym)
-        if data:
-            # Published whole, status messages included: ingest skips benign ones.
-            step.frame = raw
-            step.symbols = tuple(symbols)
-        return step
+        return self.receive_json(raw, self._status_or_none, _symbol)
+
+    def _status_or_none(self, m: dict[str, Any]) -> Step | None:
+        return self._status(m) if m.get("ev") == "status" else None

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import orjson
 
 from tickcast.feeds.settings import FeedSettings
 from tickcast.schema import normalise_symbol
@@ -75,6 +77,45 @@ class VendorProtocol(ABC):
     def keepalive(self) -> list[str]:
         """Messages to resend every `keepalive_s` while subscribed (none by default)."""
         return []
+
+    def receive_json(
+        self,
+        raw: bytes,
+        control: Callable[[dict[str, Any]], Step | None],
+        symbol_of: Callable[[dict[str, Any]], str | None],
+    ) -> Step:
+        """A JSON frame of one message or an array of them (Alpaca, Polygon): control
+        messages are handled by `control` (None: not a control message); anything else
+        makes the frame data, published unchanged, keyed by the symbols `symbol_of` finds."""
+        try:
+            msgs = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # Not ours to judge: ingest dead-letters it with the original bytes.
+            return Step(frame=raw, note="frame is not JSON")
+        if isinstance(msgs, dict):
+            msgs = [msgs]
+        if not isinstance(msgs, list):
+            return Step(frame=raw, note="frame is not a JSON array")
+        step = Step()
+        symbols: list[str] = []
+        data = False
+        for m in msgs:
+            got = control(m) if isinstance(m, dict) else None
+            if got is not None:
+                step.send += got.send
+                step.ready = step.ready or got.ready
+                step.note = got.note or step.note
+                step.control = got.control
+                continue
+            data = True
+            sym = symbol_of(m) if isinstance(m, dict) else None
+            if sym:
+                symbols.append(sym)
+        if data:
+            # Published whole, control messages included: ingest skips benign ones.
+            step.frame = raw
+            step.symbols = tuple(symbols)
+        return step
 
     @property
     def keepalive_s(self) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from itertools import pairwise
-from typing import Annotated, Any, Final, TypeAlias
+from typing import Annotated, Any, Final, Self, TypeAlias
 
 import orjson
 from pydantic import (
@@ -29,6 +29,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError, from_json, to_json
 
@@ -191,6 +192,21 @@ def mid(bid: float, ask: float) -> float:
     """The quote's price. Halve first when the sum would overflow to inf."""
     m = (bid + ask) / 2
     return m if m != math.inf else bid / 2 + ask / 2
+
+
+class BidAsk(VendorModel):
+    """A vendor quote with its bid price `bp`, ask price `ap` and their sizes (Alpaca's
+    and Polygon's stock and crypto quotes name them alike): never crossed."""
+
+    bp: Price
+    bs: Size = 0.0
+    ap: Price
+    as_: Size = Field(0.0, alias="as")
+
+    @model_validator(mode="after")
+    def _not_crossed(self) -> Self:
+        crossed_error(self.bp, self.ap)
+        return self
 
 
 def crossed_error(bid: float, ask: float) -> None:

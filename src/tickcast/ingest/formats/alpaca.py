@@ -53,7 +53,6 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeAlias
 from pydantic import (
     BeforeValidator,
     Discriminator,
-    Field,
     PlainValidator,
     Tag,
     TypeAdapter,
@@ -65,6 +64,7 @@ from pydantic_core import PydanticCustomError, to_json
 from tickcast.ingest.formats import detect
 from tickcast.ingest.formats._common import (
     SYMBOL,
+    BidAsk,
     Context,
     Count,
     JsonFormat,
@@ -78,7 +78,6 @@ from tickcast.ingest.formats._common import (
     bar_error,
     bar_seconds,
     content_id,
-    crossed_error,
     mid,
     parse_json,
     refuse,
@@ -101,21 +100,12 @@ class _TradeFields(VendorModel):
     z: str | None = None
 
 
-class _QuoteFields(VendorModel):
+class _QuoteFields(BidAsk):
     bx: str | None = None
-    bp: Price
-    bs: Size = 0.0
     ax: str | None = None
-    ap: Price
-    as_: Size = Field(0.0, alias="as")
     t: RfcTime
     c: tuple[str, ...] | None = None
     z: str | None = None
-
-    @model_validator(mode="after")
-    def _not_crossed(self) -> Self:
-        crossed_error(self.bp, self.ap)
-        return self
 
 
 def _no_trades_vwap(v: object) -> object:

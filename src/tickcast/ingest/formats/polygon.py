@@ -70,6 +70,7 @@ from pydantic_core import PydanticCustomError, to_json
 from tickcast.ingest.formats import detect
 from tickcast.ingest.formats._common import (
     SYMBOL,
+    BidAsk,
     Context,
     Count,
     JsonFormat,
@@ -109,25 +110,16 @@ class Trade(VendorModel):
     trft: int | None = None
 
 
-class Quote(VendorModel):
+class Quote(BidAsk):
     ev: Literal["Q"]
     sym: Symbol
     bx: int | None = None
-    bp: Price
-    bs: Size = 0.0
     ax: int | None = None
-    ap: Price
-    as_: Size = Field(0.0, alias="as")
     c: int | None = None
     i: tuple[int, ...] | None = None
     t: MsTime
     q: int | None = None
     z: int | None = None
-
-    @model_validator(mode="after")
-    def _not_crossed(self) -> Self:
-        crossed_error(self.bp, self.ap)
-        return self
 
 
 class CryptoTrade(VendorModel):
@@ -142,21 +134,12 @@ class CryptoTrade(VendorModel):
     r: int | None = None  # when Polygon received it
 
 
-class CryptoQuote(VendorModel):
+class CryptoQuote(BidAsk):
     ev: Literal["XQ"]
     pair: Symbol
-    bp: Price
-    bs: Size = 0.0
-    ap: Price
-    as_: Size = Field(0.0, alias="as")
     t: MsTime
     x: int | None = None
     r: int | None = None
-
-    @model_validator(mode="after")
-    def _not_crossed(self) -> Self:
-        crossed_error(self.bp, self.ap)
-        return self
 
 
 class ForexQuote(VendorModel):
