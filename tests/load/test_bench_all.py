@@ -30,6 +30,10 @@ def test_bench_all_quick_writes_every_suite_with_its_command(tmp_path: Path) -> 
     assert "null p50" in doc and "real p50" in doc and "targets:" in doc
     assert doc.count("volume check: every tick counted into a bar") == 2  # e2e and soak
     assert "soak: PASS" in doc
+    # The targets section comes before the suites and repeats their verdict lines.
+    targets = doc.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    assert "- **tickcast bench soak " in targets and "soak: PASS" in targets
+    assert doc.index("## Targets") < doc.index("## Indicators")
     # The emulators' own floor, and a ceiling for each pipeline.
     assert "| ordered, 20 keys | 20 | 40/40 |" in doc and "| unordered | 20 | 40/40 |" in doc
     assert "write -> on_snapshot p50" in doc and "floor of the local pipeline" in doc

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -164,6 +165,27 @@ def run_suite(suite: Suite, quick: bool) -> tuple[str, str, int, float]:
     return cmd, out, rc, time.monotonic() - t0
 
 
+VERDICTS = ("PASS", "MISS", "FAIL", "inconclusive")
+
+
+def verdict_lines(text: str) -> list[str]:
+    """The lines of a suite's output that judge a target: each suite prints its own
+    targets beside the measured figure (`... -> PASS`), never a bare verdict."""
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if any(re.search(rf"\b{v}\b", line) for v in VERDICTS)
+    ]
+
+
+def summary(verdicts: list[tuple[str, list[str]]]) -> list[str]:
+    """The targets section at the top: every PASS/MISS line of every suite, by suite."""
+    rows = ["## Targets", "", "Every target line the suites below printed, as printed:", ""]
+    for name, lines in verdicts:
+        rows += [f"- **{name}**: " + ("; ".join(lines) if lines else "no target line printed")]
+    return [*rows, ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tickcast bench all", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=None, help="default: docs/BENCHMARKS.md")
@@ -184,13 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     failed = []
+    sections: list[str] = []
+    verdicts: list[tuple[str, list[str]]] = []
     for suite in SUITES:
         if args.only and suite.name not in args.only:
             continue
         cmd, text, rc, secs = run_suite(suite, args.quick)
         if rc:
             failed.append(f"{suite.name} (exit {rc})")
-        doc += [
+        verdicts.append((cmd, verdict_lines(text)))
+        sections += [
             f"## {suite.title}",
             "",
             suite.about,
@@ -206,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             "```",
             "",
         ]
+    doc += [*summary(verdicts), *sections]
     doc.append(f"Load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}.")
     out.write_text("\n".join(doc) + "\n")
     print(
