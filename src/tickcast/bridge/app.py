@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import generate_latest
 
 from tickcast import __version__, clients, log
-from tickcast.bridge import history
+from tickcast.bridge import history, history_stream
 from tickcast.bridge.apikeys import COLLECTION as API_KEYS
 from tickcast.bridge.auth import AuthError, KeyEvents
 from tickcast.bridge.counted import CountedSession
@@ -34,7 +34,7 @@ from tickcast.bridge.opstats import health as health_report
 from tickcast.bridge.principal import Principal
 from tickcast.bridge.protocol import CLOSE_RESTART, client_symbol
 from tickcast.bridge.runtime import Bridge
-from tickcast.bridge.source import Change, FirestoreSource, Since, Source
+from tickcast.bridge.source import Change, FirestoreSource, GroupSource, Since, Source
 from tickcast.bridge.view import client_doc
 from tickcast.bridge.watchdog import Watchdog
 from tickcast.config import Settings, settings
@@ -158,6 +158,8 @@ def create_app(
                 on_sync=lambda batch: _key_events(b, b.keys.sync(batch)),
             ),
         ]
+        if isinstance(data, GroupSource):  # the live path: every bar from history
+            b.listeners.append(history_stream.listener(data, on_symbols, lambda: hub.latest, loop))
         for listener in b.listeners:
             listener.start()
         await b.start_trades(loop)  # channel `trades`: this instance's tickcast-ticks subscription

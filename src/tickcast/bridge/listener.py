@@ -12,7 +12,8 @@ instead of `on_batch`, so a consumer that keeps a copy (the API-key ring) can
 drop what was deleted while no watch was running. A listener over a range
 (`since`, recomputed at each start) is restarted by the watchdog once it is
 `max_age_s` old, so the range moves forward and the watch never accumulates
-every document written since the instance started.
+every document written since the instance started. The history stream
+(history_stream.py) is such a range listener over a collection group.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tickcast import log
-from tickcast.bridge.source import Change, Since, Source, Watch
+from tickcast.bridge.source import Change, Listens, Since, Watch
 
 _log = log.get("bridge.listener")
 
@@ -33,7 +34,7 @@ Batch = list[Change]
 class CollectionListener:
     def __init__(
         self,
-        source: Source,
+        source: Listens,
         collection: str,
         on_batch: Callable[[Batch], None],
         loop: asyncio.AbstractEventLoop,
