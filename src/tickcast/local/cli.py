@@ -17,6 +17,7 @@ import orjson
 
 from tickcast.local.processes import stop_group
 from tickcast.local.stack import LocalStack, Ports, StackError
+from tickcast.local.topology import DELIVERIES
 
 DEFAULT_PROJECT = "tickcast-local"
 
@@ -93,6 +94,22 @@ def add_stack_arguments(p: argparse.ArgumentParser) -> None:
         default=int(os.environ.get("TICKCAST_BAR_SECONDS", "60")),
         help="bar length",
     )
+    p.add_argument(
+        "--delivery",
+        choices=DELIVERIES,
+        default=os.environ.get("TICKCAST_LOCAL_DELIVERY", "push"),
+        help="push: the emulator pushes to the functions (at most 2 in flight per "
+        "subscription); pull: tickcast's dispatcher pulls and posts the same push body "
+        "(env TICKCAST_LOCAL_DELIVERY, default push)",
+    )
+    p.add_argument(
+        "--dispatch-concurrency",
+        type=int,
+        default=int(os.environ.get("TICKCAST_LOCAL_DISPATCH_CONCURRENCY", "16")),
+        metavar="N",
+        help="with --delivery pull: requests in flight per subscription "
+        "(env TICKCAST_LOCAL_DISPATCH_CONCURRENCY, default 16)",
+    )
 
 
 def stack_from_args(args: argparse.Namespace, root: Path) -> LocalStack:
@@ -102,12 +119,18 @@ def stack_from_args(args: argparse.Namespace, root: Path) -> LocalStack:
             raise StackError(f"--{f.name}-port must be between 1 and 65535")
     if args.bar_seconds <= 0:
         raise StackError("--bar-seconds must be positive")
+    if args.delivery not in DELIVERIES:
+        raise StackError(f"--delivery must be one of {', '.join(DELIVERIES)}")
+    if args.dispatch_concurrency <= 0:
+        raise StackError("--dispatch-concurrency must be positive")
     return LocalStack(
         root=root,
         state_dir=state_dir(args, root),
         ports=ports,
         project=args.project,
         bar_seconds=args.bar_seconds,
+        delivery=args.delivery,
+        dispatch_concurrency=args.dispatch_concurrency,
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tickcast import log
 from tickcast.errors import TickcastError
 from tickcast.local.processes import Proc, http_status, port_open, redis_ping
-from tickcast.local.topology import create_topology
+from tickcast.local.topology import Delivery, create_topology
 
 _log = log.get("local")
 
@@ -135,6 +135,10 @@ class LocalStack:
     # Where each function's entry point lives (the null pipeline of `tickcast bench e2e`
     # swaps these); default functions/<name>/main.py.
     function_sources: dict[str, Path] = field(default_factory=dict)
+    # push: the emulator's own push; pull: tickcast.local.dispatch, `dispatch_concurrency`
+    # requests in flight per subscription.
+    delivery: Delivery = "push"
+    dispatch_concurrency: int = 16
     procs: list[Proc] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     _clock: threading.Thread | None = None
@@ -161,6 +165,11 @@ class LocalStack:
             **{f"function {n}": f"http://127.0.0.1:{getattr(p, n)}/" for n in FUNCTIONS},
             "bridge WebSocket": f"ws://127.0.0.1:{p.bridge}/ws",
             "dashboard": f"http://127.0.0.1:{p.bridge}/",
+            "delivery": (
+                "emulator push (at most 2 in flight per subscription)"
+                if self.delivery == "push"
+                else f"pull, tickcast dispatcher ({self.dispatch_concurrency} in flight per subscription)"
+            ),
         }
 
     def _log_path(self, name: str) -> Path:
@@ -250,12 +259,35 @@ class LocalStack:
     def start(self) -> None:
         try:
             self.start_backends()
-            create_topology(self.env(), self.project, self.push_endpoints())
+            create_topology(self.env(), self.project, self.push_endpoints(), self.delivery)
             self.start_services()
+            if self.delivery == "pull":
+                self.start_dispatcher()
             self.start_clock()
         except BaseException:
             self.stop()
             raise
+
+    def start_dispatcher(self) -> None:
+        """The pull-delivery dispatcher, its own process: it POSTs like the emulator's
+        push does, and its CPU is not taken from whoever runs the stack."""
+        ready = self.state_dir / "dispatch.ready"
+        with contextlib.suppress(FileNotFoundError):
+            ready.unlink()
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "tickcast.local.dispatch",
+            f"--project={self.project}",
+            f"--concurrency={self.dispatch_concurrency}",
+            f"--ready-file={ready}",
+            *(f"--endpoint={name}={url}" for name, url in self.push_endpoints().items()),
+        ]
+        proc = Proc("dispatch", argv, self._log_path("dispatch"), env=self.env())
+        proc.start()
+        self.procs.append(proc)
+        proc.wait_ready(ready.exists, STARTUP_TIMEOUT_S)
 
     def push_endpoints(self) -> dict[str, str]:
         return {name: f"http://127.0.0.1:{getattr(self.ports, name)}/" for name in FUNCTIONS}

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions as gexc
@@ -26,6 +26,11 @@ from tickcast import log
 from tickcast.config import TOPICS, Settings, Topic
 
 _log = log.get("local.topology")
+
+# push: the emulator pushes (at most 2 requests in flight per subscription);
+# pull: tickcast.local.dispatch pulls and posts the same envelope.
+Delivery = Literal["push", "pull"]
+DELIVERIES: tuple[Delivery, ...] = ("push", "pull")
 
 
 @dataclass(frozen=True)
@@ -110,13 +115,17 @@ def _emulator(env: Mapping[str, str]) -> Iterator[None]:
             os.environ[key] = saved
 
 
-def subscription_request(s: Settings, project: str, route: Route, endpoint: str) -> dict[str, Any]:
-    """The CreateSubscription request of one push route (what Terraform's module sets)."""
+def subscription_request(
+    s: Settings, project: str, route: Route, endpoint: str | None
+) -> dict[str, Any]:
+    """The CreateSubscription request of one push route (what Terraform's module sets);
+    `endpoint` None makes it a pull subscription with the same policies (pull delivery,
+    tickcast.local.dispatch)."""
     t = topology()
     return {
         "name": f"projects/{project}/subscriptions/{s.topic_prefix}{route.subscription}",
         "topic": s.topic_path(route.topic),
-        "push_config": {"push_endpoint": endpoint},
+        "push_config": {"push_endpoint": endpoint} if endpoint else {},
         "ack_deadline_seconds": t.ack_deadline_seconds,
         "enable_message_ordering": route.ordered,
         "retry_policy": {
@@ -130,8 +139,18 @@ def subscription_request(s: Settings, project: str, route: Route, endpoint: str)
     }
 
 
-def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str, str]) -> None:
-    """Create topics and subscriptions (idempotent) on the emulator `env` names."""
+def create_topology(
+    env: Mapping[str, str],
+    project: str,
+    endpoints: Mapping[str, str],
+    delivery: Delivery = "push",
+) -> None:
+    """Create topics and subscriptions (idempotent) on the emulator `env` names.
+
+    `delivery="pull"`: the routes' subscriptions get no push endpoint (tickcast's
+    dispatcher pulls them); one left by an earlier push-mode run on a reused
+    emulator loses its endpoint, and one left by a pull-mode run gets it back, so
+    a message is never delivered both ways."""
     s = Settings.from_env(env)
     with _emulator(env):
         publisher = pubsub_v1.PublisherClient()
@@ -141,9 +160,18 @@ def create_topology(env: Mapping[str, str], project: str, endpoints: Mapping[str
             publisher.create_topic(name=s.topic_path(name))
     t = topology()
     for route in t.routes:
-        request = subscription_request(s, project, route, endpoints[route.function])
-        with contextlib.suppress(gexc.AlreadyExists):
+        endpoint = endpoints[route.function] if delivery == "push" else None
+        request = subscription_request(s, project, route, endpoint)
+        try:
             subscriber.create_subscription(request=request)
+        except gexc.AlreadyExists:
+            existing = subscriber.get_subscription(subscription=request["name"])
+            if delivery == "pull" and existing.push_config.push_endpoint:
+                subscriber.modify_push_config(subscription=request["name"], push_config={})
+            elif delivery == "push" and not existing.push_config.push_endpoint:
+                subscriber.modify_push_config(
+                    subscription=request["name"], push_config=request["push_config"]
+                )
     with contextlib.suppress(gexc.AlreadyExists):
         subscriber.create_subscription(
             name=deadletter_subscription(s),
