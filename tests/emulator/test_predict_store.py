@@ -261,6 +261,7 @@ def test_outcomes_are_scored_once_even_when_bars_are_redelivered(make, symbol, b
             assert s["brier"] == pytest.approx((h[role]["p_up"] - up) ** 2)
     assert "score" not in hist[seqs[-1]]  # its horizon has not ended
 
+    p.flush_counters(clock.ms)  # what the clock does: counters are batched per instance
     for model_id, role in (("ensemble", "prediction"), ("logreg-daily", "shadow")):
         doc = models.document(model_id).get().to_dict()
         base = (before[model_id].get("scores") or {}).get("count", 0)
@@ -376,6 +377,7 @@ def test_a_pointer_swap_changes_the_served_version_and_is_recorded(
         for s in (first, second)
     ]
     assert versions == ["v1", "v2"]
+    p.flush_counters(clock.ms)  # what the clock does: counters are batched per instance
     doc = db.document(f"models/{model_id}").get().to_dict()
     assert doc["model_version"] == "v2" and doc["role"] == "live"
     assert set(doc["versions"]) == {"v1", "v2"}

@@ -1,7 +1,8 @@
 """Firestore edge of the predict stage: one transaction per closed bar.
 
 Per bar, in ONE transaction (so the decisions and the writes agree, and a
-redelivery sees what the first delivery wrote), with ONE batch get by id:
+redelivery sees what the first delivery wrote), with ONE batch get by id that
+also begins the transaction (`txn`):
   reads   symbols/{SYM}                        latest seq and updated_at
           owed/{SYM}                           the latest write this symbol owes
           symbols/{SYM}/state/alerts           last alert seq per kind
@@ -14,33 +15,33 @@ redelivery sees what the first delivery wrote), with ONE batch get by id:
           .../predictions/{P}.score.<role>     each prediction the plan scores
           alerts/{SYM}-{seq}-{kind}            alerts past their cooldown
           symbols/{SYM}/state/alerts           their seqs
+          models/{model_id}                    when due: the instance's pending counter
+                                               increments plus this bar's (`counters`),
+                                               and model metadata not yet published
 
 The previous bar (for the gap and flip alerts) is found among those reads
 (`barplan.previous`); only a late bar behind a gap needs a query for it.
 
-After the commit, one batch adds the scores to `models/{model_id}` with atomic
-increments (outside the transaction: every symbol shares that document).
+Round trips per bar: BatchGetDocuments (begins the transaction) and Commit: 2.
+A late bar behind a gap adds one RunQuery. (Before: BeginTransaction, the batch
+get, Commit, a Commit of model counters, and an owed sweep's RunQuery: 5.) The
+stage sweeps `owed` on the bar path only when this instance left a marker that
+is due, or on its first bar (`stage`).
 
-Round trips per bar: BeginTransaction, BatchGetDocuments, Commit, and the
-increments' Commit when something was scored (4); a late bar behind a gap adds
-one RunQuery. (Before the owed markers: always a RunQuery for the previous
-documents, so 5.) The stage adds at most one `owed` sweep query per instance
-per `stage.OWED_SWEEP_MS`, skipped on a bar that already ran a query.
-
-A transient error raises (the transaction is retried by the client, then the
-message by Pub/Sub); the marks written with the scores make a retry a no-op.
+A transient error raises (the transaction is retried, then the message by
+Pub/Sub); the score marks written with the scores make a retry a no-op.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from tickcast.predict import alerts, barplan, coalesce
+from tickcast.predict import alerts, barplan, coalesce, counters, txn
 from tickcast.predict.barplan import BarPlan, BarReads
 from tickcast.predict.document import history_id
 from tickcast.predict.scoring import Due
@@ -62,6 +63,26 @@ Planner = Callable[[BarReads], BarPlan]
 class Committed:
     plan: BarPlan
     queried: bool  # a query found the previous bar (a late bar behind a gap)
+    flushed: bool  # the commit wrote the pending counters and this bar's own
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What an instance publishes once per served model version, in models/{model_id}."""
+
+    model_id: str
+    model_version: str
+    role: str
+    description: dict[str, Any]
+
+    def document(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "role": self.role,
+            "served_at": now_ms,
+            "versions": {self.model_version: self.description},
+        }
 
 
 def _score_updates(dues: list[Due]) -> dict[int, dict[str, Any]]:
@@ -95,34 +116,6 @@ def _own_score_fields(dues: list[Due]) -> dict[str, Any]:
     return own
 
 
-def _model_increments(dues: list[Due]) -> dict[str, dict[str, Any]]:
-    """Atomic counter increments per model id (and per version inside it)."""
-    totals: dict[str, dict[str, dict[str, float]]] = {}
-    for d in dues:
-        s = d.score
-        for key in ("*", s.model_version):
-            c = totals.setdefault(s.model_id, {}).setdefault(
-                key, {"count": 0, "hits": 0, "brier_sum": 0.0, "log_loss_sum": 0.0}
-            )
-            c["count"] += 1
-            c["hits"] += 1 if s.hit else 0
-            c["brier_sum"] += s.brier
-            c["log_loss_sum"] += s.log_loss
-
-    def inc(c: dict[str, float]) -> dict[str, Any]:
-        return {k: firestore.Increment(v) for k, v in c.items()}
-
-    return {
-        model_id: {
-            "model_id": model_id,
-            "scores": inc(by_key.pop("*")),
-            # Nested keys are literal in a merge, so any version string is safe here.
-            "by_version": {v: inc(c) for v, c in by_key.items()},
-        }
-        for model_id, by_key in totals.items()
-    }
-
-
 class PredictStore:
     def __init__(self, client: firestore.Client) -> None:
         self.client = client
@@ -141,7 +134,14 @@ class PredictStore:
         history: dict[str, Any],
         lookback: int,
         planner: Planner,
+        *,
+        flush: counters.Tally | None = None,
+        publish: Sequence[ModelMeta] = (),
+        now_ms: int = 0,
     ) -> Committed:
+        """One bar's transaction. `flush`: pending counters to write in this commit, with
+        this bar's own scores added (None: this bar's scores stay for the caller to
+        count later). `publish`: model metadata to write in this commit."""
         sym_ref = self._symbol(symbol)
         owed_ref = self._owed(symbol)
         hist = sym_ref.collection(PREDICTIONS)
@@ -152,11 +152,8 @@ class PredictStore:
         by_seq = {s: hist.document(history_id(s)) for s in (*earlier, *later)}
         queried = False
 
-        @firestore.transactional
-        def txn(t: firestore.Transaction) -> BarPlan:
+        def body(snaps: txn.Snapshots, t: firestore.Transaction) -> BarPlan:
             nonlocal queried
-            refs = [sym_ref, owed_ref, state_ref, own_ref, *by_seq.values()]
-            snaps = {d.reference.path: d for d in t.get_all(refs)}
 
             def doc(ref: firestore.DocumentReference) -> dict[str, Any] | None:
                 snap = snaps.get(ref.path)
@@ -201,20 +198,33 @@ class PredictStore:
                 )
             if plan.alerts:
                 t.set(state_ref, {"last": {a.kind: a.seq for a in plan.alerts}}, merge=True)
+            # models/{id} is shared by every symbol: written here only once per
+            # counters.FLUSH_MS per instance (and on first serving a version), so it
+            # stays far under Firestore's per-document write rate.
+            models: dict[str, dict[str, Any]] = {}
+            for m in publish:
+                models.setdefault(m.model_id, {}).update(m.document(now_ms))
+            if flush is not None:
+                mine = counters.tally(plan.scores)
+                for model_id, inc in counters.documents(counters.merged(flush, mine)).items():
+                    _deep_update(models.setdefault(model_id, {}), inc)
+            for model_id, fields in models.items():
+                t.set(self.client.collection(MODELS).document(model_id), fields, merge=True)
             return plan
 
-        result: BarPlan = txn(self.client.transaction())
-        # Model counters are shared by every symbol: incremented outside the per-symbol
-        # transaction, or every bar of every symbol would queue on one document's lock.
-        # The score marks above make scoring exactly-once per prediction; a crash between
-        # the commit and these increments under-counts, never double-counts.
-        increments = _model_increments(result.scores)
-        if increments:
-            batch = self.client.batch()
-            for model_id, inc in increments.items():
-                batch.set(self.client.collection(MODELS).document(model_id), inc, merge=True)
-            batch.commit()
-        return Committed(result, queried)
+        refs = [sym_ref, owed_ref, state_ref, own_ref, *by_seq.values()]
+        result = txn.run(self.client, refs, body)
+        return Committed(result, queried, flush is not None)
+
+    def flush_counters(self, t: counters.Tally) -> None:
+        """Pending counters alone (a clock message), one commit."""
+        docs = counters.documents(t)
+        if not docs:
+            return
+        batch = self.client.batch()
+        for model_id, inc in docs.items():
+            batch.set(self.client.collection(MODELS).document(model_id), inc, merge=True)
+        batch.commit()
 
     def _newest_before(self, symbol: str, seq: int) -> dict[str, Any] | None:
         q = (
@@ -245,9 +255,9 @@ class PredictStore:
         """
         sym_ref, owed_ref = self._symbol(symbol), self._owed(symbol)
 
-        @firestore.transactional
-        def txn(t: firestore.Transaction) -> tuple[coalesce.Settle, int | None]:
-            snaps = {d.reference.path: d for d in t.get_all([sym_ref, owed_ref])}
+        def body(
+            snaps: txn.Snapshots, t: firestore.Transaction
+        ) -> tuple[coalesce.Settle, int | None]:
             cur, marker = snaps[sym_ref.path], snaps[owed_ref.path]
             cur_doc = (cur.to_dict() or {}) if cur.exists else None
             owed = coalesce.Owed.from_document(marker.to_dict() if marker.exists else None)
@@ -268,8 +278,7 @@ class PredictStore:
                 t.update(owed_ref, {"due_ms": (updated or now_ms) + min_interval_ms})
             return decision, cur_seq
 
-        result: tuple[coalesce.Settle, int | None] = txn(self.client.transaction())
-        return result
+        return txn.run(self.client, [sym_ref, owed_ref], body)
 
     def silent_symbols(self, lower_seq: int, upper_seq: int) -> list[dict[str, Any]]:
         """Latest documents whose last bar ended in [lower_seq, upper_seq)."""
@@ -284,9 +293,8 @@ class PredictStore:
         """One alert outside a bar (the clock's stale check), under the same cooldown state."""
         state_ref = self._symbol(alert.symbol).collection(STATE).document(ALERT_STATE)
 
-        @firestore.transactional
-        def txn(t: firestore.Transaction) -> bool:
-            state = state_ref.get(transaction=t)
+        def body(snaps: txn.Snapshots, t: firestore.Transaction) -> bool:
+            state = snaps[state_ref.path]
             last = dict((state.to_dict() or {}).get("last", {})) if state.exists else {}
             if not alerts.after_cooldown([alert], last, cooldown_ms):
                 return False
@@ -294,22 +302,14 @@ class PredictStore:
             t.set(state_ref, {"last": {alert.kind: alert.seq}}, merge=True)
             return True
 
-        return bool(txn(self.client.transaction()))
+        return txn.run(self.client, [state_ref], body)
 
     def publish_model(
         self, model_id: str, model_version: str, role: str, description: dict[str, Any], now_ms: int
     ) -> None:
         """Metadata of a model this instance serves, beside its live scores in models/{id}."""
-        self.client.collection(MODELS).document(model_id).set(
-            {
-                "model_id": model_id,
-                "model_version": model_version,
-                "role": role,
-                "served_at": now_ms,
-                "versions": {model_version: description},
-            },
-            merge=True,
-        )
+        meta = ModelMeta(model_id, model_version, role, description)
+        self.client.collection(MODELS).document(model_id).set(meta.document(now_ms), merge=True)
 
 
 def live_scores(doc: dict[str, Any]) -> dict[str, float | int | None]:
@@ -332,9 +332,8 @@ def write(client: firestore.Client, symbol: str, seq: int, doc: dict[str, Any]) 
     sym_ref = client.collection(SYMBOLS).document(symbol)
     hist_ref = sym_ref.collection(PREDICTIONS).document(history_id(seq))
 
-    @firestore.transactional
-    def txn(t: firestore.Transaction) -> bool:
-        snap = sym_ref.get(transaction=t)
+    def body(snaps: txn.Snapshots, t: firestore.Transaction) -> bool:
+        snap = snaps[sym_ref.path]
         current = snap.get("seq") if snap.exists else None
         t.set(hist_ref, doc)
         if current is None or seq >= int(current):
@@ -342,7 +341,16 @@ def write(client: firestore.Client, symbol: str, seq: int, doc: dict[str, Any]) 
             return True
         return False
 
-    return bool(txn(client.transaction()))
+    return txn.run(client, [sym_ref], body)
+
+
+def _deep_update(into: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Merge nested maps (a model's metadata and its counters share `models/{id}`)."""
+    for k, v in fields.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _deep_update(into[k], v)
+        else:
+            into[k] = v
 
 
 def _int_or_none(d: dict[str, Any] | None, key: str) -> int | None:
