@@ -423,8 +423,8 @@ SUSTAINED_TICKS_S, SUSTAINED_S = 2000, 60
 # Issue 16 point 2: real p50 within this of null p50 at the demo's load.
 P50_OVER_NULL_MS = 50.0
 # `make demo`'s load: SPX and COMP, four trades per 1 s bar each, in one raw
-# message per bar (tickcast.demo, replay.alpaca_trades).
-DEMO_LOAD = {"rate": 8.0, "symbols": 2, "window_ms": 1000.0, "bar_seconds": 1}
+# message per bar (tickcast.demo, replay.alpaca_trades), the default bar grace.
+DEMO_LOAD = {"rate": 8.0, "symbols": 2, "window_ms": 1000.0, "bar_seconds": 1, "grace_ms": 250}
 
 
 def is_demo_load(args: argparse.Namespace) -> bool:
@@ -487,8 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-load",
         action="store_true",
         help="measure latency at `make demo`'s load (8 ticks/s over 2 symbols, one raw "
-        "message per second, 1 s bars) instead of --rate/--symbols/--window-ms/--bar-seconds, "
-        "which then apply to --ceiling only; with --ceiling, one invocation prints both targets",
+        "message per second, 1 s bars, 250 ms grace) instead of --rate/--symbols/--window-ms/"
+        "--bar-seconds/--grace-ms, which then apply to --ceiling only; with --ceiling, one "
+        "invocation prints both targets",
     )
     p.add_argument(
         "--delivery",
