@@ -8,11 +8,10 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import generate_latest
 
 from tickcast import __version__, clients, log
@@ -31,6 +30,7 @@ from tickcast.bridge.opstats import (
     model_reader,
 )
 from tickcast.bridge.opstats import health as health_report
+from tickcast.bridge.pages import install as install_pages
 from tickcast.bridge.principal import Principal
 from tickcast.bridge.protocol import CLOSE_RESTART, client_symbol
 from tickcast.bridge.runtime import Bridge
@@ -198,9 +198,7 @@ def create_app(
             raise HTTPException(403, f"not entitled to {symbol}")
         return symbol
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard() -> str:
-        return resources.files("tickcast.bridge").joinpath("dashboard.html").read_text()
+    install_pages(app)  # the dashboard at / and its static files (pages.py)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
