@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
 
 from tickcast.schema import Prediction
 
@@ -83,28 +85,68 @@ def to_prediction(model: Model, logit: Logit) -> Prediction:
     return prediction(model, logit.value, names, terms, logit.move_scale)
 
 
-# One call into pydantic-core with the factors as dicts: building each Factor
-# through its own __init__ first cost as much as the rest of a prediction.
-_validate_prediction = Prediction.__pydantic_validator__.validate_python
+def prediction_fields(
+    model: Model, value: float, names: Sequence[str], terms: Sequence[float], scale: float
+) -> dict[str, Any]:
+    """The fields of the Prediction for a score `value` (log-odds) and its terms,
+    `terms[i]` named `names[i]`, each already of its field's type (see `construct`)."""
+    p_up = sigmoid(value)
+    p_down = 1.0 - p_up
+    keys = [-abs(c) for c in terms]  # largest magnitude first; a stable sort keeps ties in order
+    top = sorted(range(len(keys)), key=keys.__getitem__)[:TOP_FACTORS]
+    return {
+        "model_id": model.model_id,
+        "model_version": model.model_version,
+        "horizon_bars": model.horizon_bars,
+        "p_up": p_up,
+        "direction": direction_of(p_up),
+        "confidence": p_down if p_down > p_up else p_up,  # max(p_up, p_down), no call
+        "expected_return": (2.0 * p_up - 1.0) * scale,
+        "factors": tuple([{"name": names[i], "contribution": terms[i]} for i in top]),
+    }
 
 
 def prediction(
     model: Model, value: float, names: Sequence[str], terms: Sequence[float], scale: float
 ) -> Prediction:
     """The Prediction for a score `value` (log-odds) and its terms, `terms[i]` named `names[i]`."""
-    p_up = sigmoid(value)
-    p_down = 1.0 - p_up
-    keys = [-abs(c) for c in terms]  # largest magnitude first; a stable sort keeps ties in order
-    top = sorted(range(len(keys)), key=keys.__getitem__)[:TOP_FACTORS]
-    return _validate_prediction(  # type: ignore[no-any-return]
-        {
-            "model_id": model.model_id,
-            "model_version": model.model_version,
-            "horizon_bars": model.horizon_bars,
-            "p_up": p_up,
-            "direction": direction_of(p_up),
-            "confidence": p_down if p_down > p_up else p_up,  # max(p_up, p_down), no call
-            "expected_return": (2.0 * p_up - 1.0) * scale,
-            "factors": [{"name": names[i], "contribution": terms[i]} for i in top],
-        }
-    )
+    return construct(prediction_fields(model, value, names, terms, scale))
+
+
+# -- building the Prediction without re-validating what the model computed ---------
+#
+# Validation was half of a prediction's time (`tickcast bench predict`), and it
+# checks nothing here: every field is computed above from the model's own
+# attributes (str ids, an int horizon) and float arithmetic (sigmoid, the terms
+# of `LinearModel.terms` / `Ensemble._pool_linear`, all Python floats), the
+# direction is one of its literals and the factors are a tuple of fresh dicts,
+# which is exactly what validation would return. `model_construct` would skip
+# validation too, but in pydantic 2.x it loops over the fields in Python and
+# costs more than validating (3.2 µs against 2.6); `construct` fills the
+# instance as validation does (pydantic's four instance slots), about 0.6 µs.
+# tests/unit/predict/test_predict_construct.py checks the result equals the
+# validated Prediction (==, repr, dumps, fields set, hash) on thousands of
+# vectors and edge values; should pydantic's instance layout change, `_FAST` is
+# False and every Prediction is validated as before.
+_SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+_FAST = (
+    getattr(BaseModel, "__slots__", None) == _SLOTS
+    and not Prediction.__private_attributes__
+    and Prediction.model_config.get("extra") == "forbid"
+)
+_FIELD_NAMES = tuple(Prediction.model_fields)
+_new = object.__new__
+_set = object.__setattr__  # Prediction is frozen: its own __setattr__ refuses
+validate_prediction = Prediction.__pydantic_validator__.validate_python
+
+
+def construct(fields: dict[str, Any]) -> Prediction:
+    """A Prediction from `prediction_fields` as validation builds it, without validating."""
+    if not _FAST:
+        return validate_prediction(fields)  # type: ignore[no-any-return]
+    p = _new(Prediction)
+    _set(p, "__dict__", fields)
+    _set(p, "__pydantic_fields_set__", set(_FIELD_NAMES))
+    _set(p, "__pydantic_extra__", None)
+    _set(p, "__pydantic_private__", None)
+    return p

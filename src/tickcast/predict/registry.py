@@ -81,6 +81,12 @@ class ArtifactSource:
         self._lock = threading.Lock()
 
     def get(self) -> Model:
+        # Every bar asks; a refresh is due once a minute. Between refreshes, no lock:
+        # the model is read in one attribute load, and a bar that races a swap serves
+        # the version loaded a moment before, as it would have a moment earlier.
+        model = self._model
+        if model is not None and self._clock() - self._checked < self._refresh_s:
+            return model
         with self._lock:
             now = self._clock()
             if self._model is not None and now - self._checked < self._refresh_s:
@@ -148,17 +154,22 @@ class ArtifactSource:
 class EnsembleSource:
     def __init__(self, parts: list[tuple[Source, float]]) -> None:
         self._parts = parts
-        self._built: tuple[tuple[int, ...], Ensemble] | None = None
+        self._sources = tuple(src for src, _ in parts)
+        self._built: tuple[tuple[Model, ...], Ensemble] | None = None
 
     def get(self) -> Model:
-        models = [(src.get(), w) for src, w in self._parts]
-        key = tuple(id(m) for m, _ in models)
-        if self._built is None or self._built[0] != key:
-            try:
-                self._built = (key, Ensemble.of(models))
-            except ValueError as exc:
-                raise ModelUriError(f"ensemble: {exc}") from None
-        return self._built[1]
+        # Per bar: the components as served now; rebuilt only when one was swapped
+        # (models compare by identity: dataclasses with eq=False).
+        models = tuple([src.get() for src in self._sources])
+        built = self._built
+        if built is not None and built[0] == models:
+            return built[1]
+        try:
+            ensemble = Ensemble.of(list(zip(models, (w for _, w in self._parts), strict=True)))
+        except ValueError as exc:
+            raise ModelUriError(f"ensemble: {exc}") from None
+        self._built = (models, ensemble)
+        return ensemble
 
     def describe(self) -> dict[str, Any]:
         return {
