@@ -217,3 +217,39 @@ def test_settling_and_clock_work_is_off_the_bar_path(make: Make, symbol: str) ->
     p.on_features(bar_msg(other, base + 7000, 10.6))
     assert rpcs.take() == Counter({"BatchGetDocuments": 1, "Commit": 1})
     check.close()
+
+
+def test_metadata_and_counters_of_one_model_share_one_write_in_a_bar_commit(
+    backends: Any, symbol: str
+) -> None:
+    """A bar that first serves a version and flushes its counters writes models/{id} once,
+    with both: the metadata merged beside atomic increments."""
+    # Imported here, not at the top: the tests above also run against the code before
+    # issue 16 (which has none of these), to show they fail there.
+    from tickcast.predict import counters
+    from tickcast.predict.barplan import BarPlan
+    from tickcast.predict.coalesce import LatestPlan
+    from tickcast.predict.scoring import Due, Outcome, Score
+    from tickcast.predict.store import ModelMeta, PredictStore
+
+    db, rpcs = counted_client(backends.project)
+    model_id = f"meta{symbol.lower()}"
+    score = Score(model_id, "v1", 0.7, True, 0.09, 0.36)
+    flush = counters.tally([Due(1, "prediction", score, Outcome(2, 0.1, True))] * 3)
+    meta = ModelMeta(model_id, "v1", "live", {"kind": "logistic"})
+    seq = T0_MS + 86_400_000
+    history = {"symbol": symbol, "interval_s": 1, "seq": seq, "updated_at": seq, "prediction": None}
+
+    def planner(_: Any) -> BarPlan:
+        return BarPlan(latest=LatestPlan("older", None, "keep", None), scores=[], alerts=[])
+
+    for _ in range(2):  # twice: the increments add up, the metadata is merged again
+        PredictStore(db).commit_bar(
+            symbol, seq, 1000, history, 1, planner, flush=flush, publish=[meta], now_ms=seq
+        )
+        assert rpcs.take() == Counter({"BatchGetDocuments": 1, "Commit": 1})
+    doc = db.document(f"models/{model_id}").get().to_dict()
+    assert doc["versions"] == {"v1": {"kind": "logistic"}} and doc["role"] == "live"
+    assert doc["scores"]["count"] == 6 and doc["scores"]["hits"] == 6
+    assert doc["by_version"]["v1"]["brier_sum"] == pytest.approx(6 * 0.09)
+    db.close()
