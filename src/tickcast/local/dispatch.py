@@ -28,9 +28,9 @@ min = max backoff 1 s and 5 attempts) does keep `delivery_attempt` and
 dead-letters unordered messages with those four attributes, but redelivers the
 first nack at once and later ones every ~2 s whatever the retry policy says;
 on an ordered subscription it redelivered without any backoff and, after the
-fifth attempt, neither redelivered nor dead-lettered the message. And the
-streaming-pull client hands out a key's next message as soon as one is
-nacked, which would break push's per-key blocking. So a failed message stays
+fifth attempt, neither redelivered nor dead-lettered the message in the next
+9 s. And the streaming-pull client hands out a key's next message as soon as
+one is nacked, which would break push's per-key blocking. So a failed message stays
 leased here (the client extends its lease) and is retried by a timer; only at
 shutdown are the messages still held nacked, to be redelivered (with the
 emulator's attempt count, which this dispatcher starts from) next time.
