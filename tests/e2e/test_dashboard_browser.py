@@ -332,7 +332,7 @@ def fig(doc: dict[str, Any]) -> dict[str, str]:
         "d-macd": f"{f['macd']:.4f} / {f['macd_signal']:.4f}",
         "d-bb": f"{f['bb_lower']:.2f} \u2013 {f['bb_upper']:.2f}",  # an en dash, as shown
         "d-model": f"{p['model_id']} v{p['model_version']} · 1 bar",
-        "d-dir": "▲ up" if p["direction"] == "up" else "▼ down",
+        "d-dir": {"up": "▲ up", "down": "▼ down"}.get(p["direction"], "■ " + p["direction"]),
     }
 
 
