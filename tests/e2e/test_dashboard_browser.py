@@ -123,6 +123,16 @@ class DevTools:
         self.call("Input.dispatchKeyEvent", type="keyDown", text="\r", **key)
         self.call("Input.dispatchKeyEvent", type="keyUp", **key)
 
+    def press(self, key: str, code: int) -> None:
+        """A key without text (arrows, Home, End) on the focused element."""
+        keys = {"key": key, "code": key, "windowsVirtualKeyCode": code}
+        self.call("Input.dispatchKeyEvent", type="rawKeyDown", **keys)
+        self.call("Input.dispatchKeyEvent", type="keyUp", **keys)
+
+    def focused_row(self) -> str | None:
+        value = self.evaluate("document.activeElement.closest('.row')?.dataset.symbol ?? null")
+        return None if value is None else str(value)
+
     def type_into(self, selector: str, text: str) -> None:
         self.evaluate(f"document.querySelector({selector!r}).focus()")
         self.call("Input.insertText", text=text)
@@ -429,6 +439,16 @@ def test_the_dashboard_with_300_symbols_in_chromium(
                 page.evaluate("document.querySelector('.row[data-symbol=\"S007\"] .sym').focus()")
                 page.press_enter()
                 page.wait_for(f"{STATE}.selected === 'S007'")
+                # the virtualised list by keyboard: arrows, End (the last row is rendered
+                # and focused), Home
+                page.press("ArrowDown", 40)
+                assert page.focused_row() == "S008"
+                page.press("End", 35)
+                assert page.focused_row() == "S299"
+                page.press("ArrowUp", 38)
+                assert page.focused_row() == "S298"
+                page.press("Home", 36)
+                assert page.focused_row() == "S000"
                 served = [d for s, d in sorted(source.history_docs["S007"].items())]
                 page.wait_for(f"window.tickcast.series().candles.length === {len(served)}")
                 wait_shown(page, hub.latest["S007"])
