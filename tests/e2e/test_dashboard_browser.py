@@ -507,6 +507,7 @@ def test_the_dashboard_with_300_symbols_in_chromium(
                     )
                     time.sleep(0.3)
                 assert page.evaluate("window.tickcast.series().last") == price
+                assert page.evaluate("document.title").startswith(f"S007 {price:.2f} ")
                 page.wait_for(
                     f"document.getElementById('d-quote').textContent === '{bid:.2f} / {ask:.2f}'"
                 )
