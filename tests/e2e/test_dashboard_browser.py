@@ -485,9 +485,16 @@ def test_the_dashboard_with_300_symbols_in_chromium(
                     ]
                     for f in want
                 ]
-                # a live bar reaches the open symbol view
+                # a live bar reaches the open symbol view, and keeps the trader's zoom
+                page.evaluate("window.tickcast.zoom(20, 80)")
+                time.sleep(0.3)
+                zoomed = page.evaluate("window.tickcast.range()")
                 wait_shown(page, publish(["S007"])["S007"])
                 page.wait_for(f"window.tickcast.series().candles.length === {len(served) + 1}")
+                assert page.evaluate("window.tickcast.range()") == zoomed
+                page.evaluate(
+                    "window.tickcast.zoom(0, window.tickcast.series().candles.length + 2)"
+                )
 
                 # the live last trade (channel `trades`) between bar closes
                 price = round(walks["S007"].close * 1.0007, 2)
