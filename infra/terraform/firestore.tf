@@ -60,7 +60,9 @@ resource "google_firestore_index" "alerts_by_symbol_seq" {
 
 # symbols/{SYM}/predictions/{seq}: history ordered by seq. Within one symbol
 # the automatic single-field index serves it; the collection-group scope
-# (both directions) serves reads across symbols, which is not automatic.
+# (both directions) serves reads across symbols, which is not automatic: among
+# them each bridge instance's live listener on recent history (seq >= now - 60 s,
+# src/tickcast/bridge/history_stream.py).
 resource "google_firestore_field" "prediction_seq" {
   database   = google_firestore_database.main.name
   collection = "predictions"

@@ -234,6 +234,9 @@ def test_a_cold_start_reads_only_recent_history_and_replays_nothing_old(
                 "shadow": {"model_id": SHADOW},
             }
             store.write(db, symbol, s, doc)
+        # A recent document in another `predictions` collection: not the history of a
+        # symbol, so not streamed (the collection group spans every one of that name).
+        db.document(f"elsewhere/{symbol}/predictions/x").set({"symbol": symbol, "seq": base})
         app = create_app(Settings.from_env(env), db)
         with TestClient(app) as client:
             wait(lambda: ready(client), "the bridge never became ready")
