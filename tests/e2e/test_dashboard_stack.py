@@ -49,7 +49,7 @@ def stack(stack_ports: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         project="tickcast-dashboard",
         bar_seconds=1,
         extra_env={
-            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/2",
+            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/11",  # its own db: no other stack's bars
             "TICKCAST_VWAP_ANCHOR": "bar",
         },
     )
