@@ -564,6 +564,11 @@ def test_the_dashboard_with_300_symbols_in_chromium(
                 assert stats_figs["Brier score"] == f"{291.6 / 1200:.4f}"
                 assert stats_figs["Scored predictions"] == "1200"
                 assert page.evaluate("document.querySelectorAll('#sys-hops tr').length") == 4
+                # end to end as the page sees it (trace.event to arrival), beside the bridge's
+                page.wait_for(
+                    "document.querySelector('[data-fig=\"To this page p50 / p99\"]')"
+                    "?.textContent.endsWith(' ms')"
+                )
                 assert page.text("status").startswith("connected")
                 time.sleep(WATCH_S)
                 page.call("Runtime.evaluate", expression="0")  # collect the events meanwhile
