@@ -126,6 +126,7 @@ class StatsWindow:
             "updates_per_second": round(len(updates) / span, 3),
             "predictions_per_second": round(sum(u.prediction for u in updates) / span, 3),
             "average_latency_ms": round(sum(e2e) / len(e2e), 3) if e2e else None,
+            "p50_latency_ms": _round(percentile(e2e, 50)),
             "p99_latency_ms": _round(percentile(e2e, 99)),
             "latency_samples": len(e2e),
             "hops_ms": {

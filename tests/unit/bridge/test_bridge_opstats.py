@@ -77,6 +77,7 @@ def test_every_window_figure_against_known_input() -> None:
     assert s["messages_per_second"] == 1.5  # 5 + 7 + 3 frames / 10 s
     assert s["average_latency_ms"] == 50.5  # mean of 1..100
     assert s["p99_latency_ms"] == 99.0
+    assert s["p50_latency_ms"] == 50.0
     assert s["latency_samples"] == 100
     assert s["hops_ms"] == {
         "ingest": {"p50": 1.0, "p99": 1.0},
