@@ -12,6 +12,11 @@ the transaction's place in line), anything else rolls back and propagates.
 `body(snaps, t)` may run more than once: it must only decide and stage writes
 on `t` (`t.set`, `t.update`, `t.delete`), with side effects kept for after
 `run` returns.
+
+This leans on the client's internals (`_prep_get_all`, `_parse_batch_get`, a
+Transaction's `_id` and `_commit`), stable across google-cloud-firestore 2.x
+(pinned 2.34.1 in requirements.lock); every predict emulator test runs through
+it, and tests/emulator/test_predict_round_trips.py counts its RPCs.
 """
 
 from __future__ import annotations
