@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ TICKCAST = str(Path(sys.executable).parent / "tickcast")
 pytestmark = pytest.mark.e2e
 
 
-def wait(check, timeout_s: float, what: str) -> None:
+def wait(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -28,7 +30,7 @@ def wait(check, timeout_s: float, what: str) -> None:
 
 
 def test_up_reuses_backends_refuses_a_second_up_and_down_stops_only_its_own(
-    backends, tmp_path: Path
+    backends: Any, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
     ports = {
@@ -97,7 +99,7 @@ def test_a_bad_port_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_up_with_pull_delivery_posts_through_tickcasts_dispatcher(
-    backends, puller, tmp_path: Path
+    backends: Any, puller: Any, tmp_path: Path
 ) -> None:
     """`--delivery pull`: the routes' subscriptions have no push endpoint, the
     dispatcher delivers to the functions (a bad raw message reaches ingest, which
