@@ -45,6 +45,8 @@ class Admission:
 class TokenBucket:
     """`rate` tokens per second, at most `capacity` (default: one second's worth) saved up."""
 
+    __slots__ = ("_at", "_clock", "_tokens", "capacity", "rate")  # one per connection
+
     def __init__(
         self,
         rate: float,

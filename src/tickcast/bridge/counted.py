@@ -17,6 +17,8 @@ from tickcast.bridge.session import Session
 
 
 class CountedSession(Session):
+    __slots__ = ("_stats",)  # Session has slots: no per-connection __dict__ here either
+
     def __init__(self, bridge: Bridge, ws: WebSocket, stats: StatsWindow) -> None:
         super().__init__(bridge, ws)
         self._stats = stats

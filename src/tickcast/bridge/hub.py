@@ -1,4 +1,4 @@
-"""In-process fan-out: one outbox and one sender task per client.
+"""In-process fan-out: one outbox per client, and a sender task while it has frames.
 
 A slow client never stalls the rest: fan-out only places a frame in each
 subscriber's outbox (see outbox.py) and wakes its sender. Each update is
@@ -45,7 +45,38 @@ AGE_JITTER = 0.1  # spread age-outs so a deploy's reconnect wave does not repeat
 
 
 class Subscriber:
-    """One connection's side of the hub: its outbox, subscriptions and sender."""
+    """One connection's side of the hub: its outbox, subscriptions and sender.
+
+    Memory matters here: an instance holds 10,000 of these, mostly idle. So the
+    sender is a task only while there is something to write (`start()`, then
+    `_kick` spawns it and it ends when the outbox is empty), and the waiters it
+    and replays need are created when first waited on, not per connection.
+    """
+
+    __slots__ = (
+        "_closing",
+        "_on_end",
+        "_room",
+        "_send",
+        "_sender",
+        "_stopped",
+        "_waiter",
+        "close_code",
+        "close_reason",
+        "connected_at",
+        "failed",
+        "held",
+        "id",
+        "last_sent_at",
+        "last_seq",
+        "max_age_s",
+        "on_principal",
+        "outbox",
+        "principal",
+        "sent",
+        "subs",
+        "throttle",
+    )
 
     def __init__(
         self,
@@ -59,9 +90,6 @@ class Subscriber:
         self.principal = principal
         self._send = send
         self.outbox = outbox
-        self._wake = asyncio.Event()
-        self._room = asyncio.Event()
-        self.stopped = asyncio.Event()  # tear the session down now, nothing more is sent
         self.subs: set[Key] = set()
         self.last_seq: dict[Key, int] = {}
         self.held: dict[Key, list[tuple[int, str]]] = {}  # live updates held during a replay
@@ -72,10 +100,16 @@ class Subscriber:
         self.close_code: int | None = None
         self.close_reason = ""
         self._closing = False
+        self._stopped = False  # tear the session down now, nothing more is sent
+        self.failed = False  # a write raised: the peer is gone, no close frame is owed
         # Called when the credential behind this connection changes under it (its API
         # key's entitlements or limits were edited); the session re-checks its subscriptions.
         self.on_principal: Callable[[Principal], None] | None = None
         self.throttle: Throttle | None = None  # channel `trades`: frames per symbol per second
+        self._on_end: Callable[[], None] | None = None  # set by start(): the session's hook
+        self._sender: asyncio.Task[None] | None = None  # the writer, while there is work
+        self._waiter: asyncio.Future[None] | None = None  # run()'s wake-up, while idle
+        self._room: asyncio.Event | None = None  # replays waiting for the outbox to shrink
 
     # --- queueing (event loop only) ---
     def send(self, text: str) -> None:
@@ -83,7 +117,7 @@ class Subscriber:
         if self._closing:
             return
         self.outbox.put(text)
-        self._wake.set()
+        self._kick()
         self._check()
 
     def offer(self, key: Key, seq: int, text: str) -> None:
@@ -98,7 +132,7 @@ class Subscriber:
             return
         self.last_seq[key] = seq
         self.outbox.put_update(key, seq, text)
-        self._wake.set()
+        self._kick()
         self._check()
 
     def _check(self) -> None:
@@ -121,8 +155,14 @@ class Subscriber:
     async def wait_room(self) -> None:
         """Replays wait here so a long history never overflows the outbox."""
         while len(self.outbox) >= self.outbox.soft_limit and not self._closing:
+            if self._room is None:
+                self._room = asyncio.Event()
             self._room.clear()
             await self._room.wait()
+
+    def _has_room(self) -> None:
+        if self._room is not None:
+            self._room.set()
 
     # --- closing ---
     def close(self, code: int, reason: str, *, flush: bool) -> None:
@@ -132,34 +172,96 @@ class Subscriber:
             if code == CLOSE_TOO_SLOW:
                 _log.warning("dropping slow client", extra={"client": self.id, "error": reason})
         self._closing = True
+        self._has_room()
         if not flush:
             self.outbox.clear()
-            self.stopped.set()
-        self._wake.set()
-        self._room.set()
+            self._stopped = True
+            self._wake()
+            self._end()
+            return
+        self._kick()
 
     @property
     def closing(self) -> bool:
         return self._closing
 
-    async def run(self) -> None:
-        """The sender task: the only writer to this client's socket."""
-        low = max(1, self.outbox.soft_limit // 2)
-        while not self.stopped.is_set():
-            entry = self.outbox.pop()
-            if entry is None:
-                self._room.set()
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    # --- the sender ---
+    def start(self, on_end: Callable[[], None]) -> None:
+        """Write lazily from now on: a sender task exists only while frames wait.
+        `on_end` is called once, when the session should end: stopped, flushed
+        after a close, or a write failed (`failed`)."""
+        self._on_end = on_end
+        self._kick()
+
+    def detach(self) -> None:
+        """The session is over: no more callbacks, and a write in flight is abandoned."""
+        self._on_end = None
+        if self._sender is not None:
+            self._sender.cancel()
+            self._sender = None
+
+    def _end(self) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
+
+    def _kick(self) -> None:
+        """Something to write (or a close to finish): make sure a writer will see it."""
+        self._wake()
+        if self._on_end is None or self._sender is not None or self._stopped:
+            return  # not started (run() drives it), or a writer is already on it
+        if len(self.outbox):
+            self._sender = asyncio.get_running_loop().create_task(self._drain())
+        elif self._closing:
+            self._end()  # flushed already
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _drain(self) -> None:
+        """The lazy sender: write what is queued, then end (the next frame starts another)."""
+        try:
+            await self._write_pending()
+        except Exception:
+            # The peer is gone (uvicorn raises ClientDisconnected): end without a close frame.
+            self.failed = True
+            self._sender = None
+            self._end()
+            return
+        self._sender = None
+        if self._closing:
+            self._end()
+
+    async def _write_pending(self) -> None:
+        box = self.outbox
+        low = max(1, box.soft_limit // 2)
+        while not self._stopped and (entry := box.pop()) is not None:
             await self._send(entry.text)
-            self.outbox.sent(entry)
+            box.sent(entry)
             self.sent += 1
             self.last_sent_at = time.monotonic()
-            if len(self.outbox) < low:
-                self._room.set()
+            if len(box) < low:
+                self._has_room()
+        self._has_room()
+
+    async def run(self) -> None:
+        """A long-lived sender (tests, and callers that do not `start()`): the only
+        writer to this client's socket until it is stopped or flushed after a close."""
+        while not self._stopped:
+            await self._write_pending()
+            if self._closing or self._stopped:
+                return
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
 
 @dataclass

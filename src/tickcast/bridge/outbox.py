@@ -32,6 +32,20 @@ class Entry:
 
 
 class Outbox:
+    # One per connection and empty almost always: slots, and the queue (a deque is
+    # ~760 bytes even when empty) exists only while frames wait.
+    __slots__ = (
+        "_clock",
+        "_newest",
+        "_pending",
+        "behind",
+        "conflated",
+        "in_flight_since",
+        "max_lag_frames",
+        "max_lag_s",
+        "soft_limit",
+    )
+
     def __init__(
         self,
         soft_limit: int,
@@ -43,31 +57,36 @@ class Outbox:
         self.max_lag_frames = max_lag_frames
         self.max_lag_s = max_lag_s
         self._clock = clock
-        self._pending: deque[Entry] = deque()
+        self._pending: deque[Entry] | None = None
         self._newest: dict[Key, Entry] = {}  # newest pending update per key
         self.behind = 0
         self.conflated = 0
         self.in_flight_since: float | None = None  # a frame is being written to the socket
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return 0 if self._pending is None else len(self._pending)
+
+    def _queue(self) -> deque[Entry]:
+        if self._pending is None:
+            self._pending = deque()
+        return self._pending
 
     def put(self, text: str) -> None:
         """An ordered frame (reply, error, replay, alert, heartbeat)."""
-        self._pending.append(Entry(text, None, 0, self._clock()))
+        self._queue().append(Entry(text, None, 0, self._clock()))
         self.behind += 1
 
     def put_update(self, key: Key, seq: int, text: str) -> None:
         """A live update: conflated with the newest pending one for `key` once behind."""
         self.behind += 1
         newest = self._newest.get(key)
-        if newest is not None and len(self._pending) >= self.soft_limit:
+        if newest is not None and len(self) >= self.soft_limit:
             newest.text, newest.seq = text, seq
             newest.stands_for += 1
             self.conflated += 1
             return
         entry = Entry(text, key, seq, self._clock())
-        self._pending.append(entry)
+        self._queue().append(entry)
         self._newest[key] = entry
 
     def pop(self) -> Entry | None:
@@ -75,6 +94,8 @@ class Outbox:
         if not self._pending:
             return None
         entry = self._pending.popleft()
+        if not self._pending:
+            self._pending = None
         if entry.key is not None and self._newest.get(entry.key) is entry:
             del self._newest[entry.key]
         self.in_flight_since = entry.queued_at
@@ -85,7 +106,7 @@ class Outbox:
         self.in_flight_since = None
 
     def clear(self) -> None:
-        self._pending.clear()
+        self._pending = None
         self._newest.clear()
         self.behind = 0
 

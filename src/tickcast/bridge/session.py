@@ -1,9 +1,11 @@
-"""One WebSocket connection: origin, authentication, admission, then three
-tasks (reader, sender, stop signal) until one of them ends the connection.
+"""One WebSocket connection: origin, authentication, admission, then the
+connection's own task reads client messages until the client leaves or the
+subscriber ends the session.
 
 The reader never writes to the socket; every frame goes through the
-subscriber's outbox, so the sender task is the socket's only writer and a
-client that stops reading only ever blocks its own sender.
+subscriber's outbox, so its sender task (one exists only while frames wait) is
+the socket's only writer and a client that stops reading only ever blocks its
+own sender.
 """
 
 from __future__ import annotations
@@ -64,15 +66,19 @@ def _consume(task: asyncio.Task[Any]) -> BaseException | None:
 
 
 class Session:
+    # Slots, and what only replays need made on the first replay: one of these per
+    # connection, and most connections never replay.
+    __slots__ = ("_bucket", "_reads", "_replay_budget", "_replays", "b", "cfg", "ws")
+
     def __init__(self, bridge: Bridge, ws: WebSocket) -> None:
         self.b = bridge
         self.cfg = bridge.cfg
         self.ws = ws
         self._replays: dict[Key, asyncio.Task[None]] = {}
-        self._bucket = TokenBucket(1.0)  # the principal's message rate, once authenticated
-        self._replay_budget = bridge.replay.connection()
+        self._bucket: TokenBucket | None = None  # the principal's message rate, once admitted
+        self._replay_budget: TokenBucket | None = None  # made full on the first replay
         # A connection's pages queue behind each other, not behind other connections'.
-        self._reads = asyncio.Semaphore(self.cfg.ws_replay_reads_per_connection)
+        self._reads: asyncio.Semaphore | None = None
 
     # --- connection lifecycle ---
     async def run(self) -> None:
@@ -139,19 +145,35 @@ class Session:
                 heartbeat_s=self.cfg.ws_heartbeat_s,
             )
         )
-        reader = asyncio.create_task(self._read(sub))
-        sender = asyncio.create_task(sub.run())
-        stop = asyncio.create_task(sub.stopped.wait())
-        tasks = {reader, sender, stop}
+        # This task reads; the subscriber writes with a task of its own only while it
+        # has frames. When the subscriber ends the session (stopped, flushed after a
+        # close, a failed write) it cancels this task's read: one task per idle
+        # connection instead of three (reader, sender, stop signal) plus asyncio.wait's.
+        me = asyncio.current_task()
+        assert me is not None
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            ended = True
+            me.cancel()
+
+        sub.start(end)
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self._read(sub)
+            gone = True  # the client disconnected
+        except asyncio.CancelledError:
+            # Ours (end) or someone else's too (server shutdown): only ours is swallowed.
+            if not ended or me.uncancel() > 0:
+                raise
+            gone = sub.failed
         finally:
             # Cancel without awaiting: this task may itself be cancelled (server
             # shutdown), and a cleanup that awaits would swallow or re-raise that.
-            for t in (*tasks, *self._replays.values()):
+            sub.detach()
+            for t in self._replays.values():
                 t.cancel()
                 t.add_done_callback(_consume)
-        gone = reader in done or (sender in done and _consume(sender) is not None)
         if sub.close_code is not None and not gone:
             self.b.metrics.closes.labels(str(sub.close_code)).inc()
             with contextlib.suppress(Exception):
@@ -212,6 +234,7 @@ class Session:
             if sub.closing:
                 continue  # closing: drain the socket, act on nothing
             bucket = self._bucket  # re-authentication may replace its rate
+            assert bucket is not None  # set before the first read
             if not bucket.take():
                 refused_in_a_row += 1
                 self.b.metrics.frames.labels("rate_limited").inc()
@@ -309,11 +332,16 @@ class Session:
         symbol, cap = key[1], self.cfg.ws_replay_max
         cursor, sent = since, 0
         budgets, loop = self.b.replay, asyncio.get_running_loop()
+        if self._replay_budget is None:
+            self._replay_budget = budgets.connection()
+        if self._reads is None:
+            self._reads = asyncio.Semaphore(self.cfg.ws_replay_reads_per_connection)
+        connection_budget, reads = self._replay_budget, self._reads
         try:
             while sent < cap:
                 want = min(history.MAX_LIMIT, cap - sent)
-                async with self._reads:  # a connection's pages queue behind each other only
-                    page = min(want, budgets.available(self._replay_budget, sub.principal.id))
+                async with reads:  # a connection's pages queue behind each other only
+                    page = min(want, budgets.available(connection_budget, sub.principal.id))
                     if page == 0:
                         self.b.metrics.rejections.labels("replay_budget_exceeded").inc()
                         sub.send(
@@ -328,7 +356,7 @@ class Session:
                     docs = await loop.run_in_executor(
                         self.b.replays, self.b.source.history, symbol, cursor, None, page
                     )
-                    budgets.spend(self._replay_budget, sub.principal.id, len(docs))
+                    budgets.spend(connection_budget, sub.principal.id, len(docs))
                 for doc in docs:
                     await sub.wait_room()
                     if key not in sub.subs or sub.closing:
@@ -421,7 +449,8 @@ class Session:
         against its entitlements and subscription limit (dropped ones are announced with
         `unsubscribed` and a reason), and the message rate is its rate from now on."""
         sub.principal = fresh
-        self._bucket.resize(fresh.limits.messages_per_second)
+        if self._bucket is not None:
+            self._bucket.resize(fresh.limits.messages_per_second)
         gone = sorted(k for k in sub.subs if not fresh.may_read(k[1]))
         self._drop(sub, gone, "forbidden", "no longer entitled to these symbols")
         excess = self.b.admission.subscriptions[fresh.id] - fresh.limits.max_subscriptions
