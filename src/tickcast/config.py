@@ -247,6 +247,12 @@ class Settings(BaseModel):
     ws_ping_timeout_s: Annotated[float, Field(gt=0)] = _env(
         "TICKCAST_WS_PING_TIMEOUT_S", 20.0, "Time a client has to answer a WebSocket ping."
     )
+    ws_per_message_deflate: bool = _env(
+        "TICKCAST_WS_PER_MESSAGE_DEFLATE",
+        False,
+        "Offer permessage-deflate to clients. Off: it compresses each frame once per client "
+        "(undoing the one serialisation per update) and holds zlib state per connection.",
+    )
     ws_drain_s: Annotated[float, Field(gt=0, le=9)] = _env(
         "TICKCAST_WS_DRAIN_S",
         5.0,

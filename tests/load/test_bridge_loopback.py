@@ -190,14 +190,68 @@ def test_the_load_benchmark_delivers_everything_at_small_scale() -> None:
             "3",
             "--interval",
             "0.1",
+            "--fanout-clients",
+            "50",
+            "--fanout-updates",
+            "3",
             "--json",
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout)
     assert res["delivered"] == res["expected"] == 600
     assert res["closed_1012"] == 200  # SIGTERM drained every client with 1012
     assert res["server_rss_connected_mib"] > 0 and res["fanout_ms_p99"] > 0
+    # The yardstick ran in the same invocation: a bare websockets server, same clients.
+    assert res["fanout_delivered"] == res["bare_fanout_delivered"] == 150
+    assert res["bare_kib_per_idle_connection"] > 0 and res["bare_fanout_ms_p99"] > 0
+
+
+def test_per_message_deflate_is_off_by_default(source: MemorySource) -> None:
+    """uvicorn offers it unless told not to; the websockets client asks for it by default."""
+
+    async def extensions(url: str) -> str | None:
+        async with websockets.connect(url, ping_interval=None) as ws:  # compression="deflate"
+            assert ws.response is not None
+            return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+    for env, expected in (({}, None), ({"TICKCAST_WS_PER_MESSAGE_DEFLATE": "true"}, True)):
+        server, _ = serve(source, settings(**env))
+        with server:
+            got = asyncio.run(extensions(server.url))
+        if expected is None:
+            assert got is None
+        else:
+            assert got is not None and "permessage-deflate" in got
+
+
+def test_an_idle_connection_holds_one_task(source: MemorySource) -> None:
+    """Each idle connection costs the server its own ASGI task and nothing more: no
+    sender, reader or stop-signal task waiting alongside it (issue #16, memory)."""
+    server, bridge = serve(source, settings())
+    n = 20
+
+    async def count_tasks() -> int:
+        return len(asyncio.all_tasks())
+
+    def server_tasks() -> int:
+        assert server.loop is not None
+        return asyncio.run_coroutine_threadsafe(count_tasks(), server.loop).result(HANG_GUARD_S)
+
+    async def scenario() -> tuple[int, int]:
+        before = await asyncio.to_thread(server_tasks)
+        clients = [await subscribed(server.url, "AAPL") for _ in range(n)]
+        await until(lambda: len(bridge.hub.subscribers) == n)
+        await until(lambda: all(not len(s.outbox) for s in bridge.hub.subscribers.values()))
+        await asyncio.sleep(0.1)  # the last senders return after their final write
+        after = await asyncio.to_thread(server_tasks)
+        for ws in clients:
+            await ws.close()
+        return before, after
+
+    with server:
+        before, after = asyncio.run(scenario())
+    assert after - before == n

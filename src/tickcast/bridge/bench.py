@@ -13,6 +13,15 @@ receive, so it includes this one client process's own receive backlog: an
 upper bound), server RSS, and how long a SIGTERM drain takes to close every
 client with 1012. It binds and connects to 127.0.0.1 only and stops by
 itself (--timeout).
+
+Then, in the same run, the yardstick (--compare, on by default): the same N
+idle connections to a bare `websockets` server (bare.py) for memory per
+connection, and one update at a time to --fanout-clients clients subscribed to
+one symbol, alternating between a fresh bridge and the bare broadcast server,
+for fan-out p99 side by side. PASS/MISS lines compare against the targets:
+at most TARGET_KIB per idle authenticated connection, fan-out p99 at most
+TARGET_P99_RATIO times the bare server's. --memory-sites K prints the top K
+tracemalloc sites of the bridge's idle connections (memsites.py).
 """
 
 from __future__ import annotations
@@ -37,12 +46,16 @@ from typing import Any
 import orjson
 import websockets
 
-from tickcast.bridge import jwt_hs256
+from tickcast.bridge import fanout, jwt_hs256
 from tickcast.bridge.auth import DEFAULT_JWT_AUDIENCE
+from tickcast.bridge.bare import CONTROL
 from tickcast.bridge.sample import prediction_doc
 
 HOST = "127.0.0.1"  # loopback only, by construction
 FD_HEADROOM = 512
+TARGET_KIB = 20.0  # issue #16: per idle authenticated connection, above the idle process
+TARGET_P99_RATIO = 2.0  # issue #16: fan-out p99 against the bare websockets server's
+TRACEMALLOC_ENV = "TICKCAST_BENCH_TRACEMALLOC"
 
 
 @dataclass
@@ -69,6 +82,20 @@ class Result:
     client_cpu_s: float = 0.0
     drain_s: float = 0.0
     closed_1012: int = 0
+    # the yardstick (--compare)
+    server_kib_per_idle_connection: float = 0.0
+    bare_rss_idle_mib: float = 0.0
+    bare_rss_connected_mib: float = 0.0
+    bare_kib_per_idle_connection: float = 0.0
+    fanout_clients: int = 0
+    fanout_updates: int = 0
+    fanout_delivered: int = 0
+    bare_fanout_delivered: int = 0
+    fanout_one_ms_p50: float = 0.0
+    fanout_one_ms_p99: float = 0.0
+    bare_fanout_ms_p50: float = 0.0
+    bare_fanout_ms_p99: float = 0.0
+    memory_sites: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -120,6 +147,8 @@ def serve(port: int) -> None:
     cfg = Settings.from_env(os.environ)
     source = MemorySource()
     app = create_app(cfg, source=source)
+    if os.environ.get(TRACEMALLOC_ENV):
+        _memory_routes(app)
 
     async def publish(docs: list[dict[str, Any]]) -> dict[str, int]:
         # The same path as Firestore: a store thread, then call_soon_threadsafe.
@@ -131,15 +160,34 @@ def serve(port: int) -> None:
     uvicorn.Server(uvicorn_config(app, cfg, HOST, port, log_level="warning")).run()
 
 
+def _memory_routes(app: Any) -> None:
+    from tickcast.bridge import memsites
+
+    async def start() -> dict[str, int]:
+        memsites.start()
+        return {"tracing": 1}
+
+    async def sites(connections: int, top: int = 20) -> dict[str, str]:
+        found, owners = memsites.sites(connections, top)
+        return {"report": memsites.report(connections, found, owners)}
+
+    app.add_api_route("/bench/tracemalloc/start", start, methods=["POST"])
+    app.add_api_route("/bench/tracemalloc/sites", sites, methods=["GET"])
+
+
 # --- the client side ---
 def _http(url: str, body: bytes | None = None, timeout: float = 30.0) -> int:
+    return _http_body(url, body, timeout)[0]
+
+
+def _http_body(url: str, body: bytes | None = None, timeout: float = 30.0) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             status: int = r.status
-            return status
+            return status, r.read()
     except OSError:
-        return 0
+        return 0, b""
 
 
 class Client:
@@ -237,28 +285,72 @@ class Run:
         self.res.closed_1012 = sum(1 for c in self.clients if c.close_code == 1012)
 
 
-async def bench(args: argparse.Namespace) -> Result:
-    res = Result(args.connections, args.symbols, args.rounds)
-    limit = raise_open_files(args.connections + FD_HEADROOM)
-    if limit < args.connections + FD_HEADROOM:
-        res.notes.append(f"open-files limit {limit}: connections capped")
-        args.connections = res.connections = max(1, limit - FD_HEADROOM)
-    secret = secrets.token_urlsafe(32)
-    token = jwt_hs256.encode(
+def _token(secret: str, connections: int) -> str:
+    return jwt_hs256.encode(
         {
             "sub": "bench",
             "exp": time.time() + 3600,
             "aud": DEFAULT_JWT_AUDIENCE,  # required (TICKCAST_WS_JWT_AUDIENCE is unset here)
             "symbols": ["*"],  # a token without `symbols` reads nothing
             "limits": {
-                "max_connections": args.connections + 10,
-                "max_subscriptions": args.connections + 10,
+                "max_connections": connections + 10,
+                "max_subscriptions": connections + 10,
                 "messages_per_second": 100,
             },
         },
         secret.encode(),
     )
-    port = free_port()
+
+
+def _spawn(module: str, port: int, env: dict[str, str], *serve: str) -> subprocess.Popen[bytes]:
+    log = tempfile.NamedTemporaryFile(prefix="bridge-bench-", suffix=".log", delete=False)  # noqa: SIM115 - outlives this function for post-mortems
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *serve, str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def _ready(server: subprocess.Popen[bytes], port: int, http: bool) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if http:
+            ok = await asyncio.to_thread(_http, f"http://{HOST}:{port}/readyz", None, 2) == 200
+        else:
+            ok = await asyncio.to_thread(_listening, port)
+        if ok:
+            return
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"bench server {server.args!r} did not start")
+        await asyncio.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((HOST, port)) == 0
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        server.kill()
+    server.wait(timeout=30)
+
+
+async def _settle_rss(pid: int) -> float:
+    """RSS once the last allocations of a connect burst are in (a short quiet wait)."""
+    await asyncio.sleep(1.0)
+    return rss_mib(pid)
+
+
+async def bench(args: argparse.Namespace) -> Result:
+    res = Result(args.connections, args.symbols, args.rounds)
+    limit = raise_open_files(args.connections + 2 * args.fanout_clients + FD_HEADROOM)
+    if limit < args.connections + FD_HEADROOM:
+        res.notes.append(f"open-files limit {limit}: connections capped")
+        args.connections = res.connections = max(1, limit - FD_HEADROOM)
+    secret = secrets.token_urlsafe(32)
+    token = _token(secret, max(args.connections, args.fanout_clients))
     env = {
         **os.environ,
         "TICKCAST_WS_JWT_SECRET": secret,
@@ -266,25 +358,29 @@ async def bench(args: argparse.Namespace) -> Result:
         "TICKCAST_LOG_LEVEL": "WARNING",
         "TICKCAST_WS_DRAIN_S": "8",
     }
-    log = tempfile.NamedTemporaryFile(prefix="bridge-bench-", suffix=".log", delete=False)  # noqa: SIM115 - outlives this function for post-mortems
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tickcast.bridge.bench", "--serve", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    if args.memory_sites:
+        env[TRACEMALLOC_ENV] = "1"
+    port = free_port()
+    server = _spawn("tickcast.bridge.bench", port, env, "--serve")
     try:
-        deadline = time.monotonic() + 60
-        while await asyncio.to_thread(_http, f"http://{HOST}:{port}/readyz", None, 2) != 200:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bench server did not start; log: {log.name}")
-            await asyncio.sleep(0.1)
+        await _ready(server, port, http=True)
         res.server_rss_idle_mib = rss_mib(server.pid)
+        if args.memory_sites:
+            await asyncio.to_thread(_http, f"http://{HOST}:{port}/bench/tracemalloc/start", b"")
         run = Run(args, port, token, res)
         cpu0 = cpu_s(server.pid)
         await run.connect()
         cpu1 = cpu_s(server.pid)
-        res.server_rss_connected_mib = rss_mib(server.pid)
+        res.server_rss_connected_mib = await _settle_rss(server.pid)
+        res.server_kib_per_idle_connection = (
+            (res.server_rss_connected_mib - res.server_rss_idle_mib) * 1024 / res.connections
+        )
+        if args.memory_sites:
+            url = f"http://{HOST}:{port}/bench/tracemalloc/sites?connections={res.connections}"
+            _, body = await asyncio.to_thread(
+                _http_body, f"{url}&top={args.memory_sites}", None, 600
+            )
+            res.memory_sites = orjson.loads(body)["report"] if body else "(no answer)"
         await run.publish()
         res.server_cpu_connect_s, res.server_cpu_fanout_s = cpu1 - cpu0, cpu_s(server.pid) - cpu1
         res.server_rss_peak_mib = rss_mib(server.pid, "VmHWM")
@@ -292,10 +388,62 @@ async def bench(args: argparse.Namespace) -> Result:
         res.client_cpu_s = cpu_s(os.getpid())
         await run.drain(server, timeout=15)
     finally:
-        if server.poll() is None:
-            server.kill()
-        server.wait(timeout=30)
+        _stop(server)
+    if args.compare:
+        env.pop(TRACEMALLOC_ENV, None)
+        await yardstick(args, res, env, token)
     return res
+
+
+async def yardstick(args: argparse.Namespace, res: Result, env: dict[str, str], token: str) -> None:
+    """The bare websockets server: memory for the same N idle connections, then
+    fan-out of one update to F clients, alternating with a fresh bridge."""
+    bare_port, port = free_port(), free_port()
+    bare = _spawn("tickcast.bridge.bare", bare_port, env)
+    server = _spawn("tickcast.bridge.bench", port, env, "--serve")
+    try:
+        await _ready(bare, bare_port, http=False)
+        res.bare_rss_idle_mib = rss_mib(bare.pid)
+        idle = fanout.Audience(f"ws://{HOST}:{bare_port}/", args.connections)
+        await idle.open(args.concurrency)
+        res.bare_rss_connected_mib = await _settle_rss(bare.pid)
+        res.bare_kib_per_idle_connection = (
+            (res.bare_rss_connected_mib - res.bare_rss_idle_mib) * 1024 / args.connections
+        )
+        await idle.close()
+
+        await _ready(server, port, http=True)
+        n = res.fanout_clients = args.fanout_clients
+        res.fanout_updates = args.fanout_updates
+        ours = fanout.Audience(f"ws://{HOST}:{port}/ws?token={token}", n)
+        theirs = fanout.Audience(f"ws://{HOST}:{bare_port}/", n)
+        await ours.open(args.concurrency)
+        await theirs.open(args.concurrency)
+        control = await websockets.connect(
+            f"ws://{HOST}:{bare_port}{CONTROL}", compression=None, ping_interval=None
+        )
+
+        async def publish_ours(seq: int) -> None:
+            body = orjson.dumps([prediction_doc(fanout.SYMBOL, seq)])
+            await asyncio.to_thread(_http, f"http://{HOST}:{port}/bench/publish", body)
+
+        async def publish_theirs(seq: int) -> None:
+            await control.send(f"publish {fanout.SYMBOL} {seq}")
+            await control.recv()
+
+        res.fanout_delivered, res.bare_fanout_delivered = await fanout.compare(
+            [(ours, publish_ours), (theirs, publish_theirs)], args.fanout_updates, args.settle
+        )
+        res.fanout_one_ms_p50 = pct(ours.latencies_ms, 0.5)
+        res.fanout_one_ms_p99 = pct(ours.latencies_ms, 0.99)
+        res.bare_fanout_ms_p50 = pct(theirs.latencies_ms, 0.5)
+        res.bare_fanout_ms_p99 = pct(theirs.latencies_ms, 0.99)
+        await control.close()
+        await ours.close()
+        await theirs.close()
+    finally:
+        _stop(server)
+        _stop(bare)
 
 
 def report(res: Result) -> str:
@@ -319,8 +467,38 @@ def report(res: Result) -> str:
         f"{res.server_cpu_fanout_s:.1f} s fanning out; client {res.client_cpu_s:.1f} s",
         f"SIGTERM drain          {res.closed_1012}/{res.connections} closed with 1012 in "
         f"{res.drain_s:.2f} s",
+        f"idle connection        {res.server_kib_per_idle_connection:.1f} KiB each above the idle "
+        "process (authenticated, subscribed, before any update)",
     ]
+    if res.fanout_clients:
+        lines += yardstick_report(res)
+    if res.memory_sites:
+        lines.append(res.memory_sites)
     return "\n".join(lines + [f"note: {n}" for n in res.notes])
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def yardstick_report(res: Result) -> list[str]:
+    n, k = res.fanout_clients, res.fanout_updates
+    ratio = res.fanout_one_ms_p99 / max(res.bare_fanout_ms_p99, 1e-9)
+    return [
+        f"bare websockets        idle {res.bare_rss_idle_mib:.0f} MiB, connected "
+        f"{res.bare_rss_connected_mib:.0f} MiB: {res.bare_kib_per_idle_connection:.1f} KiB per "
+        f"idle connection ({res.connections} connections)",
+        f"fan-out 1 -> {n}       tickcast p50 {res.fanout_one_ms_p50:.1f} ms, p99 "
+        f"{res.fanout_one_ms_p99:.1f} ms ({res.fanout_delivered}/{n * k}); bare websockets.broadcast "
+        f"p50 {res.bare_fanout_ms_p50:.1f} ms, p99 {res.bare_fanout_ms_p99:.1f} ms "
+        f"({res.bare_fanout_delivered}/{n * k}); {k} updates each, alternating",
+        f"{_verdict(res.server_kib_per_idle_connection <= TARGET_KIB)} memory per idle "
+        f"connection {res.server_kib_per_idle_connection:.1f} KiB (target <= {TARGET_KIB:g} KiB; "
+        f"bare websockets {res.bare_kib_per_idle_connection:.1f} KiB)",
+        f"{_verdict(ratio <= TARGET_P99_RATIO and res.fanout_delivered == n * k)} fan-out p99 "
+        f"{res.fanout_one_ms_p99:.1f} ms = {ratio:.2f}x bare {res.bare_fanout_ms_p99:.1f} ms "
+        f"(target <= {TARGET_P99_RATIO:g}x)",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,6 +511,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=30.0, help="wait for the last updates (s)")
     p.add_argument("--timeout", type=float, default=600.0, help="hard stop for the whole run (s)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument(
+        "--compare",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure a bare websockets server (memory, fan-out)",
+    )
+    p.add_argument("--fanout-clients", type=int, default=1000, help="clients of one symbol")
+    p.add_argument("--fanout-updates", type=int, default=20, help="updates to them, per server")
+    p.add_argument(
+        "--memory-sites", type=int, default=0, metavar="K", help="top K tracemalloc sites"
+    )
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
@@ -340,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if min(args.connections, args.symbols, args.rounds, args.concurrency) < 1:
         p.error("--connections, --symbols, --rounds and --concurrency must be positive")
+    if min(args.fanout_clients, args.fanout_updates) < 1:
+        p.error("--fanout-clients and --fanout-updates must be positive")
     try:
         import uvloop
 

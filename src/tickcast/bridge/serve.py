@@ -2,8 +2,9 @@
 
 `python -m tickcast.bridge.serve` (the container's command). Plain
 `uvicorn main:app` works too, but only this applies TICKCAST_WS_PING_* and
-turns per-message compression off: compression runs once per client per
-frame, which would undo serialising each update once.
+TICKCAST_WS_PER_MESSAGE_DEFLATE (off by default; uvicorn's default is on):
+compression runs once per client per frame, which would undo serialising each
+update once, and keeps zlib state for every connection.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def uvicorn_config(app: Any, cfg: Settings, host: str, port: int, **extra: Any) 
         "ws_max_size": cfg.ws_max_frame_bytes * HARD_FRAME_FACTOR,
         "ws_ping_interval": cfg.ws_ping_interval_s,
         "ws_ping_timeout": cfg.ws_ping_timeout_s,
-        "ws_per_message_deflate": False,
+        # uvicorn's own default is on: per client and per frame, see the module docstring.
+        "ws_per_message_deflate": cfg.ws_per_message_deflate,
         "timeout_graceful_shutdown": GRACEFUL_S,
         "proxy_headers": True,
         "forwarded_allow_ips": "*",  # Cloud Run's front end is the only way in
