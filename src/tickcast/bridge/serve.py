@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from tickcast.bridge.leanws import LeanWebSocketProtocol, websocket_fast_path
 from tickcast.config import Settings, settings
 
 GRACEFUL_S = 2.0  # after the bridge's own drain: TICKCAST_WS_DRAIN_S + this < Cloud Run's 10 s
@@ -24,7 +25,8 @@ def uvicorn_config(app: Any, cfg: Settings, host: str, port: int, **extra: Any) 
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "ws": "websockets-sansio",
+        # websockets-sansio, holding less per connection (leanws.py: issue #16).
+        "ws": LeanWebSocketProtocol,
         "ws_max_size": cfg.ws_max_frame_bytes * HARD_FRAME_FACTOR,
         "ws_ping_interval": cfg.ws_ping_interval_s,
         "ws_ping_timeout": cfg.ws_ping_timeout_s,
@@ -37,7 +39,7 @@ def uvicorn_config(app: Any, cfg: Settings, host: str, port: int, **extra: Any) 
         "lifespan": "on",
     }
     options.update(extra)
-    return uvicorn.Config(app, **options)
+    return uvicorn.Config(websocket_fast_path(app), **options)
 
 
 def main(argv: list[str] | None = None) -> int:
