@@ -7,8 +7,9 @@ its cache cleared between messages stands for a new instance per message.
 
 - No stranded latest document: the last bar of a burst reaches symbols/{SYM}
   within two clock intervals of the silence that follows, whichever instance
-  handled it and whichever gets the clock; the next bar of any symbol on any
-  instance settles it too.
+  handled it and whichever gets the clock; the next bar of any symbol on the
+  instance that left the marker, or a new instance's first bar, settles it
+  sooner (a warm instance that owes nothing runs no sweep: issue 16).
 - Scoring by seq: a prediction is scored against the bar exactly horizon_bars
   intervals later, whatever the arrival order, never against the bar after a
   gap, exactly once under redelivery to any instance; a shadow sharing the
@@ -172,9 +173,10 @@ def test_the_last_bar_of_a_burst_reaches_latest_within_two_clock_intervals(
     assert not db.document(f"owed/{symbol}").get().exists
 
 
-def test_the_next_bar_of_any_symbol_on_any_instance_settles_an_owed_latest(
+def test_a_new_instance_s_first_bar_of_any_symbol_settles_an_owed_latest(
     make: Make, symbol: str
 ) -> None:
+    """The instance that owes may have stopped: a new instance sweeps on its first bar."""
     clock = Clock()
     a, db = make(clock)
     b, _ = make(clock)
@@ -185,6 +187,26 @@ def test_the_next_bar_of_any_symbol_on_any_instance_settles_an_owed_latest(
     b.on_features(bar_msg(other, seqs[-1], 20.0))
     assert latest_seq(db, symbol) == seqs[-1]
     assert latest_seq(db, other) == seqs[-1]
+
+
+def test_the_owing_instance_s_next_bar_of_any_symbol_settles_it_and_others_do_not_sweep(
+    make: Make, symbol: str
+) -> None:
+    """A warm instance that left no marker runs no sweep on its bars (steady state: two
+    round trips); the instance that left one sweeps once it is due; the clock always."""
+    clock = Clock()
+    a, db = make(clock)
+    b, _ = make(clock)
+    warm, other = symbol + "W", symbol + "Z"
+    b.on_features(bar_msg(warm, T0_MS, 20.0))  # b's first bar (its start-up sweep)
+    seqs = burst([a], clock, symbol, 5)  # all on a: a owes symbols/{symbol}
+    assert latest_seq(db, symbol) == seqs[0]
+    clock.ms += 1000  # due now
+    b.on_features(bar_msg(warm, seqs[-1], 20.5))
+    assert latest_seq(db, symbol) == seqs[0], "b left no marker: it does not sweep"
+    a.on_features(bar_msg(other, seqs[-1], 20.0))
+    assert latest_seq(db, symbol) == seqs[-1]
+    assert not db.document(f"owed/{symbol}").get().exists
 
 
 def test_an_instance_per_message_strands_nothing(backends: Any, symbol: str) -> None:
