@@ -136,10 +136,13 @@ def report(ramps: dict[str, list[Step]], args: argparse.Namespace) -> dict[str, 
         out["ratio"] = ratio
         out["verdict"] = line
     elif "real" in out["ramps"] and "null" in out["ramps"]:
+
+        def fmt(x: float | None) -> str:
+            return "none passed" if not x else f"{x:,.0f} ticks/s"
+
         line = (
             f"real ceiling >= {RATIO_TARGET}x null ceiling: no ratio (real "
-            f"{'none passed' if real is None else f'{real:,.0f}'}, null "
-            f"{'none passed' if not null.get('ceiling_ticks_s') else null['ceiling_ticks_s']}) -> MISS"
+            f"{fmt(real)}, null {fmt(null.get('ceiling_ticks_s'))}) -> MISS"
         )
         print(f"\ntarget: {line}")
         out["verdict"] = line
