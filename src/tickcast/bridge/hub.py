@@ -38,6 +38,7 @@ from tickcast.schema import TicksMessage
 _log = log.get("bridge")
 
 SendText = Callable[[str], Awaitable[None]]
+WriteNow = Callable[[str], bool]  # write at once if the socket takes it without waiting
 # (symbol, after, until, limit) -> the newest `limit` history docs with after < seq <= until, ascending
 HistoryReader = Callable[[str, int, int, int], Awaitable[list[dict[str, Any]]]]
 FILL_MAX = 100  # longer holes are left to `since` replays and REST paging
@@ -61,6 +62,7 @@ class Subscriber:
         "_sender",
         "_stopped",
         "_waiter",
+        "_write_now",
         "close_code",
         "close_reason",
         "connected_at",
@@ -110,6 +112,7 @@ class Subscriber:
         self._sender: asyncio.Task[None] | None = None  # the writer, while there is work
         self._waiter: asyncio.Future[None] | None = None  # run()'s wake-up, while idle
         self._room: asyncio.Event | None = None  # replays waiting for the outbox to shrink
+        self._write_now: WriteNow | None = None
 
     # --- queueing (event loop only) ---
     def send(self, text: str) -> None:
@@ -190,11 +193,15 @@ class Subscriber:
         return self._stopped
 
     # --- the sender ---
-    def start(self, on_end: Callable[[], None]) -> None:
+    def start(self, on_end: Callable[[], None], write_now: WriteNow | None = None) -> None:
         """Write lazily from now on: a sender task exists only while frames wait.
         `on_end` is called once, when the session should end: stopped, flushed
-        after a close, or a write failed (`failed`)."""
+        after a close, or a write failed (`failed`). With `write_now`, frames for
+        a client that keeps up are written in the caller's turn of the loop (the
+        hub's fan-out), like websockets.broadcast; only a socket that pushes back
+        gets a sender task, which waits for it."""
         self._on_end = on_end
+        self._write_now = write_now
         self._kick()
 
     def detach(self) -> None:
@@ -214,10 +221,29 @@ class Subscriber:
         self._wake()
         if self._on_end is None or self._sender is not None or self._stopped:
             return  # not started (run() drives it), or a writer is already on it
-        if len(self.outbox):
+        if len(self.outbox) and not self._write_through():
             self._sender = asyncio.get_running_loop().create_task(self._drain())
         elif self._closing:
             self._end()  # flushed already
+
+    def _write_through(self) -> bool:
+        """Write what is queued now, in order, while the socket takes it without
+        waiting; True when nothing is left. Only with no sender running (checked
+        by the caller), so nothing is in flight ahead of these frames."""
+        write, box = self._write_now, self.outbox
+        if write is None:
+            return False
+        while (entry := box.peek()) is not None:
+            if not write(entry.text):
+                return False  # pushed back (or closing): the sender task waits for it
+            box.pop()  # the entry peeked above
+            box.sent(entry)
+            self.sent += 1
+        self.last_sent_at = time.monotonic()
+        self._has_room()
+        if self._closing:
+            self._end()
+        return True
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -89,6 +89,10 @@ class Outbox:
         self._queue().append(entry)
         self._newest[key] = entry
 
+    def peek(self) -> Entry | None:
+        """The next frame to write, left in place."""
+        return self._pending[0] if self._pending else None
+
     def pop(self) -> Entry | None:
         """The next frame to write; the caller reports the write with `sent()`."""
         if not self._pending:

@@ -23,6 +23,7 @@ from tickcast.bridge import history
 from tickcast.bridge.admission import TokenBucket
 from tickcast.bridge.auth import AuthError
 from tickcast.bridge.hub import Subscriber, bar_frame, prediction_frame
+from tickcast.bridge.leanws import WRITE_NOW
 from tickcast.bridge.options import NOT_SERVED, answer_options
 from tickcast.bridge.origins import origin_allowed
 from tickcast.bridge.outbox import Key, Outbox
@@ -158,7 +159,8 @@ class Session:
             ended = True
             me.cancel()
 
-        sub.start(end)
+        # uvicorn with leanws.LeanWebSocketProtocol (serve.py) offers a synchronous write.
+        sub.start(end, self.ws.scope.get("extensions", {}).get(WRITE_NOW))
         try:
             await self._read(sub)
             gone = True  # the client disconnected

@@ -117,3 +117,53 @@ def test_an_empty_outbox_holds_no_queue() -> None:
     while (e := box.pop()) is not None:
         box.sent(e)
     assert box._pending is None and box.behind == 0
+
+
+class Socket:
+    """A transport that takes frames at once until it pushes back (`full`)."""
+
+    def __init__(self) -> None:
+        self.full = False
+        self.now: list[str] = []
+
+    def write_now(self, text: str) -> bool:
+        if self.full:
+            return False
+        self.now.append(text)
+        return True
+
+
+def test_frames_for_a_client_that_keeps_up_are_written_without_a_task() -> None:
+    async def scenario() -> None:
+        peer, sock = Peer(), Socket()
+        s = Subscriber("c1", WHO, peer.send, Outbox(64, 10_000, 1e9))
+        s.start(peer.end, sock.write_now)
+        s.send("a")
+        s.offer(("predictions", "AAPL"), 1, "b")
+        assert sock.now == ["a", "b"] and s._sender is None and s.sent == 2
+        assert len(s.outbox) == 0 and s.outbox.behind == 0
+        sock.full = True  # pushed back: queued, and a sender task waits on the socket
+        s.offer(("predictions", "AAPL"), 2, "c")
+        assert s._sender is not None and len(s.outbox) == 1
+        await settle()
+        assert peer.got == ["c"] and s._sender is None
+        sock.full = False
+        s.close(CLOSE_TOO_MANY, "bye", flush=True)
+        assert peer.ends == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_pushed_back_client_keeps_its_order_and_is_conflated() -> None:
+    async def scenario() -> None:
+        peer, sock = Peer(stuck=True), Socket()
+        sock.full = True
+        s = Subscriber("c1", WHO, peer.send, Outbox(2, 10_000, 1e9))
+        s.start(peer.end, sock.write_now)
+        for seq in range(1, 10):
+            s.offer(("predictions", "AAPL"), seq, f"u{seq}")
+        await settle()
+        assert sock.now == [] and s.outbox.conflated > 0  # behind: conflated, not lost order
+        s.detach()
+
+    asyncio.run(scenario())
