@@ -628,6 +628,11 @@ def test_the_dashboard_with_300_symbols_in_chromium(
                 assert page.evaluate(f"{STATE}.selected") == "S300"
                 assert page.evaluate("document.querySelector('.row[data-symbol=\"S001\"]')") is None
                 wait_shown(page, hub.latest["S300"])
+                # the reloaded page shows the alerts raised before it opened (GET /v1/alerts)
+                page.wait_for("document.querySelectorAll('#alerts li').length === 3")
+                assert page.evaluate(
+                    "[...document.querySelectorAll('#alerts li')].map(li => li.dataset.kind)"
+                ) == alerts
 
                 # 8. a restarting bridge (1012): the page resumes with `since`, in chunks
                 sent_before = len(page.sent_frames())

@@ -33,6 +33,7 @@ from tickcast.bridge.opstats import health as health_report
 from tickcast.bridge.pages import install as install_pages
 from tickcast.bridge.principal import Principal
 from tickcast.bridge.protocol import CLOSE_RESTART, client_symbol
+from tickcast.bridge.recent_alerts import RecentAlerts
 from tickcast.bridge.runtime import Bridge
 from tickcast.bridge.source import Change, FirestoreSource, GroupSource, Since, Source
 from tickcast.bridge.view import client_doc
@@ -112,6 +113,7 @@ def create_app(
     ops = StatsWindow()
     live = LiveModel()
     read_model = models or model_reader(data)
+    recent = RecentAlerts(b.alerts_window_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -136,6 +138,7 @@ def create_app(
             for doc_id, doc in batch:
                 if doc is not None:  # None: deleted (TTL) or older than the window
                     hub.on_alert(doc_id, doc)
+                    recent.add(doc_id, doc)
 
         def recent_alerts() -> Since:
             return ("created_at", int((time.time() - b.alerts_window_s) * 1000))
@@ -255,6 +258,19 @@ def create_app(
         b.metrics.connections.set(len(hub.subscribers))
         b.metrics.subscriptions.set(hub.subscriptions)
         return Response(generate_latest(b.metrics.registry), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/alerts")
+    async def alerts(
+        who: Caller,
+        symbols: str | None = Query(None, description="comma-separated; default: all readable"),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[dict[str, Any]]:
+        """The alerts of the last `TICKCAST_WS_ALERTS_WINDOW_S`, newest first, as the
+        live `alert` frames carry them (this instance's alerts listener holds them)."""
+        wanted = None
+        if symbols is not None:
+            wanted = [readable(who, raw) for raw in symbols.split(",") if raw.strip()]
+        return recent.latest(who.may_read, wanted, limit)
 
     @app.get("/v1/symbols")
     async def list_symbols(who: Caller) -> list[dict[str, Any]]:
