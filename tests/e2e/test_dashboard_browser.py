@@ -630,9 +630,12 @@ def test_the_dashboard_with_300_symbols_in_chromium(
                 wait_shown(page, hub.latest["S300"])
                 # the reloaded page shows the alerts raised before it opened (GET /v1/alerts)
                 page.wait_for("document.querySelectorAll('#alerts li').length === 3")
-                assert page.evaluate(
-                    "[...document.querySelectorAll('#alerts li')].map(li => li.dataset.kind)"
-                ) == alerts
+                assert (
+                    page.evaluate(
+                        "[...document.querySelectorAll('#alerts li')].map(li => li.dataset.kind)"
+                    )
+                    == alerts
+                )
 
                 # 8. a restarting bridge (1012): the page resumes with `since`, in chunks
                 sent_before = len(page.sent_frames())

@@ -20,7 +20,9 @@ SECRET = "a" * 40
 AUDIENCE = "tickcast-test"
 
 
-def alert(symbol: str, seq: int, created_at_ms: int, kind: str = "rsi_overbought") -> dict[str, Any]:
+def alert(
+    symbol: str, seq: int, created_at_ms: int, kind: str = "rsi_overbought"
+) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "seq": seq,
@@ -63,8 +65,11 @@ def test_the_latest_alerts_newest_first_only_readable_symbols_in_the_window() ->
             "symbol": "AAPL",
             "seq": 3,
             "id": "AAPL-3-high_confidence",
-            "data": {k: v for k, v in alert("AAPL", 3, now - 1000, "high_confidence").items()
-                     if k != "expire_at"},
+            "data": {
+                k: v
+                for k, v in alert("AAPL", 3, now - 1000, "high_confidence").items()
+                if k != "expire_at"
+            },
         }
         assert client.get("/v1/alerts?limit=1", headers=auth).json()[0]["seq"] == 3
         assert client.get("/v1/alerts?symbols=aapl", headers=auth).json() == got
