@@ -261,6 +261,24 @@ def test_functions_are_invokable_only_by_the_push_invoker(event_function: Module
     assert block(fn["service_config"])["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
 
 
+def test_each_function_serves_as_many_requests_at_once_as_cloud_run_sends_it(
+    event_function: Module,
+) -> None:
+    """functions-framework's gunicorn has THREADS threads (default 4 per CPU,
+    functions_framework/_http/gunicorn.py): it must equal the instance's
+    request concurrency, or pushes queue inside an instance Cloud Run thinks free."""
+    from functions_framework._http import gunicorn
+
+    assert 'os.environ.get("THREADS"' in Path(gunicorn.__file__).read_text()
+    service = block(
+        event_function.resources["google_cloudfunctions2_function.this"]["service_config"]
+    )
+    assert service["max_instance_request_concurrency"] == "${var.concurrency}"
+    assert service["environment_variables"] == (
+        "${merge(var.environment, {THREADS = tostring(var.concurrency)})}"
+    )
+
+
 def test_nothing_is_public_except_the_documented_bridge_binding() -> None:
     public: list[tuple[str, str]] = []
     for path in all_modules():

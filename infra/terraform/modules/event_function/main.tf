@@ -80,12 +80,15 @@ resource "google_cloudfunctions2_function" "this" {
     available_cpu                    = var.cpu
     available_memory                 = var.memory
     timeout_seconds                  = var.timeout_seconds
-    environment_variables            = var.environment
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.this.email
-    vpc_connector                    = var.vpc_connector
-    vpc_connector_egress_settings    = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
+    # functions-framework's gunicorn serves THREADS requests at a time, and
+    # defaults to 4 per CPU whatever Cloud Run's concurrency says: without this
+    # an instance accepts `concurrency` pushes and queues all but 4 of them.
+    environment_variables          = merge(var.environment, { THREADS = tostring(var.concurrency) })
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.this.email
+    vpc_connector                  = var.vpc_connector
+    vpc_connector_egress_settings  = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
 
     dynamic "secret_environment_variables" {
       for_each = var.secret_environment
