@@ -86,6 +86,9 @@ async def compare(
 ) -> list[int]:
     """`updates` updates to each audience, alternating; returns deliveries per audience."""
     delivered = [0] * len(pairs)
+    for audience, publish in pairs:  # a warm-up each, not counted: first-use costs
+        await audience.one_update(1, publish, settle_s)
+        audience.latencies_ms.clear()
     for i in range(updates):
         order = list(range(len(pairs)))
         if i % 2:

@@ -9,8 +9,8 @@ things here trim what the server stack keeps for each connection's lifetime:
   holds one message at a time: uvicorn pauses reading after each one) and a
   write flag instead of an `asyncio.Event` (one more deque); waiters are made
   when someone waits. The handshake's parsed request and response (~3 KiB of
-  header objects) are dropped once the connection is accepted: uvicorn reads
-  them only until then.
+  header objects) are dropped, and the request's headers emptied, once the
+  connection is accepted: uvicorn reads them only until then.
 * `websocket_fast_path`: a WebSocket handshake for a plain Starlette
   `WebSocketRoute` (no path parameters) goes straight to its endpoint instead
   of through Starlette's and FastAPI's middleware stack, whose coroutine frames
@@ -144,7 +144,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
-            # The handshake is answered: uvicorn never reads these again.
+            # The handshake is answered: uvicorn never reads these again. The request's
+            # headers are emptied too, because websockets' parser (a generator) keeps
+            # the request in a local for the connection's life; the scope has its copy.
+            self.request.headers.clear()
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
 
