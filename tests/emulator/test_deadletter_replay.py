@@ -103,3 +103,45 @@ def test_limit_bounds_a_run_and_the_cli_runs_it(
     assert len(got) == 2 and set(_ids(got)) < set(bodies)
     left = dl.pull(3, timeout_s=4)
     assert len(left) == 1 and _ids(left + got) == sorted(bodies)
+
+
+def test_replay_sends_pubsubs_own_dead_letters_back_along_their_route(
+    backends: Any, puller: Any
+) -> None:
+    """A push that failed `max_delivery_attempts` times is dead-lettered by Pub/Sub,
+    not by tickcast: no `stage`, only Pub/Sub's CloudPubSubDeadLetterSource*
+    attributes. The source subscription names the route, so it goes back to the
+    route's topic (the clock one included) with only its own attributes."""
+    from tickcast import pubsub
+
+    s = Settings.from_env(backends.env)
+    tag = uuid.uuid4().hex[:8].encode()
+    dl = puller(s.topic("deadletter"))
+    raw, clock = puller(s.topic("raw")), puller(s.topic("clock"))
+
+    def by_pubsub(data: bytes, subscription: str, **orig: str) -> None:
+        attrs = {
+            "CloudPubSubDeadLetterSourceSubscription": (
+                f"projects/{s.project_id}/subscriptions/{subscription}"
+            ),
+            "CloudPubSubDeadLetterSourceSubscriptionProject": s.project_id,
+            "CloudPubSubDeadLetterSourceDeliveryCount": "10",
+            "CloudPubSubDeadLetterSourceTopicPublishTime": "2026-12-03T16:00:00.000Z",
+            **orig,
+        }
+        pubsub.publish(s, "deadletter", [(data, "", attrs)])
+
+    by_pubsub(b"raw:" + tag, f"{s.topic_prefix}raw-ingest", format="polygon")
+    by_pubsub(b"clock:" + tag, f"{s.topic_prefix}clock-predict", kind="clock")
+    by_pubsub(b"other:" + tag, "someone-elses-subscription")
+
+    out = io.StringIO()
+    done = replay(s, dl.path, limit=None, dry_run=False, out=out)
+    assert (done.republished, done.skipped, done.failed) == (2, 1, 0), out.getvalue()
+    assert "stage=ingest reason=max_delivery_attempts" in out.getvalue()
+    (r,) = raw.pull(1)
+    assert (r.data, dict(r.attributes)) == (b"raw:" + tag, {"format": "polygon"})
+    (c,) = clock.pull(1)
+    assert (c.data, dict(c.attributes)) == (b"clock:" + tag, {"kind": "clock"})
+    assert _ids(dl.pull(5, timeout_s=4)) == [b"other:" + tag]
+    assert "not a tickcast route" in out.getvalue()

@@ -30,3 +30,15 @@ def test_original_attributes_drop_the_dead_letter_ones() -> None:
         "orig_kind": "trade",
     }
     assert original_attributes(attrs) == {"format": "polygon", "kind": "trade"}
+
+
+def test_pubsubs_own_dead_letters_go_back_along_their_route() -> None:
+    source = "CloudPubSubDeadLetterSourceSubscription"
+    sub = "projects/p/subscriptions/tickcast-"
+    assert target({source: sub + "raw-ingest"}) == "raw"
+    assert target({source: sub + "features-predict"}) == "features"
+    assert target({source: sub + "clock-features"}) == "clock"
+    assert target({source: "projects/p/subscriptions/x-raw-ingest"}).startswith("dead-lettered")
+    assert target({source: "projects/p/subscriptions/x-raw-ingest"}, "x-") == "raw"
+    attrs = {source: sub + "ticks-features", "CloudPubSubDeadLetterSourceDeliveryCount": "10"}
+    assert original_attributes({**attrs, "format": "alpaca"}) == {"format": "alpaca"}

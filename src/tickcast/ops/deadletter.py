@@ -6,7 +6,11 @@ attributes renamed `orig_<name>` when the failure came from a pushed message
 (stage.run). After the cause is fixed, replay pulls from the dead-letter pull
 subscription, republishes each message's bytes to the topic its stage consumes
 with its original attributes (the `orig_` ones under their own names, the
-dead-letter ones dropped), and acks only what Pub/Sub accepted. What it does not
+dead-letter ones dropped), and acks only what Pub/Sub accepted. A message Pub/Sub itself dead-lettered (its push
+failed `max_delivery_attempts` times: a crash, a timeout) carries no `stage`: its
+`CloudPubSubDeadLetterSource*` attributes name the subscription, which names the
+route (topology.json), so it is replayed to that route's topic as
+`reason=max_delivery_attempts`. What it does not
 republish (filtered out, not replayable, failed) is handed back at once (ack
 deadline 0) and stays in the subscription.
 """
@@ -22,9 +26,16 @@ from typing import Any, TextIO
 
 from tickcast.config import Settings, Topic
 from tickcast.errors import TickcastError
+from tickcast.local.topology import Route, deadletter_subscription, topology
 
 # Attributes pubsub.dead_letter and its callers add; everything else is the original's.
 DEADLETTER_ATTRS = frozenset({"stage", "reason", "error", "message_id", "batch"})
+# What Pub/Sub adds to a message it forwards to a dead-letter topic
+# (https://cloud.google.com/pubsub/docs/handling-failures: SourceSubscription,
+# SourceSubscriptionProject, SourceDeliveryCount, SourceTopicPublishTime).
+PUBSUB_DEADLETTER = "CloudPubSubDeadLetterSource"
+PUBSUB_SOURCE = PUBSUB_DEADLETTER + "Subscription"
+MAX_ATTEMPTS = "max_delivery_attempts"
 ORIG = "orig_"
 # Not an original message: a record of a correction that was not applied (features),
 # or a push envelope that could not be decoded (stage.run). Replaying fails again.
@@ -36,13 +47,41 @@ STAGE_TOPIC: dict[str, Topic] = {"ingest": "raw", "features": "ticks", "predict"
 
 
 def original_attributes(attrs: Mapping[str, str]) -> dict[str, str]:
-    out = {k: v for k, v in attrs.items() if k not in DEADLETTER_ATTRS and not k.startswith(ORIG)}
+    out = {
+        k: v
+        for k, v in attrs.items()
+        if k not in DEADLETTER_ATTRS
+        and not k.startswith(ORIG)
+        and not k.startswith(PUBSUB_DEADLETTER)
+    }
     out.update({k.removeprefix(ORIG): v for k, v in attrs.items() if k.startswith(ORIG)})
     return out
 
 
-def target(attrs: Mapping[str, str]) -> Topic | str:
+def pubsub_route(attrs: Mapping[str, str], topic_prefix: str) -> Route | None:
+    """The route whose subscription Pub/Sub dead-lettered this message from, if it did."""
+    source = attrs.get(PUBSUB_SOURCE)
+    if source is None or "stage" in attrs:  # stage: tickcast dead-lettered it itself
+        return None
+    name = source.rsplit("/", 1)[-1]
+    return next((r for r in topology().routes if topic_prefix + r.subscription == name), None)
+
+
+def described(attrs: Mapping[str, str], topic_prefix: str) -> dict[str, str]:
+    """The attributes with `stage` and `reason`, also for Pub/Sub's own dead letters."""
+    route = pubsub_route(attrs, topic_prefix)
+    if route is None:
+        return dict(attrs)
+    return {**attrs, "stage": route.function, "reason": MAX_ATTEMPTS}
+
+
+def target(attrs: Mapping[str, str], topic_prefix: str = "tickcast-") -> Topic | str:
     """The topic to republish to, or why the message is not replayable."""
+    route = pubsub_route(attrs, topic_prefix)
+    if route is not None:  # the route says exactly which topic, clock included
+        return route.topic
+    if PUBSUB_SOURCE in attrs and "stage" not in attrs:
+        return f"dead-lettered by Pub/Sub from {attrs[PUBSUB_SOURCE]}: not a tickcast route"
     stage, reason = attrs.get("stage", ""), attrs.get("reason", "")
     if reason in NOT_REPLAYABLE:
         return f"not replayable ({reason})"
@@ -101,8 +140,8 @@ def replay(
             for rm in resp.received_messages:
                 seen += 1
                 m = rm.message
-                attrs = dict(m.attributes)
-                where = target(attrs)
+                attrs = described(m.attributes, s.topic_prefix)
+                where = target(m.attributes, s.topic_prefix)
                 head = (
                     f"{m.message_id} stage={attrs.get('stage', '')} "
                     f"reason={attrs.get('reason', '')} bytes={len(m.data)}"
@@ -146,8 +185,6 @@ def replay(
 
 
 def _replay_cmd(args: argparse.Namespace) -> int:
-    from tickcast.local.topology import deadletter_subscription
-
     s = Settings.from_env(os.environ)
     name = args.subscription or deadletter_subscription(s)
     if "/" not in name:
