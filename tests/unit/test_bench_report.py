@@ -13,6 +13,8 @@ def test_verdict_lines_keep_each_judged_target_and_nothing_else() -> None:
             "  ceiling ratio >= 0.8x: 0.62x -> MISS",
             "| real | 40 | MISSING |",  # a word that merely starts with MISS is no verdict
             "soak: FAIL",
+            "| null | 21 | 4.2 | 0/4 | - | FAIL |",  # a table row: the suite's own target says it
+            "  ceiling ratio >= 0.8x: 0.62x -> MISS",  # repeated in the suite's summary
             "ratio 0.9x: inconclusive (the null ceiling is a lower bound)",
         ]
     )
