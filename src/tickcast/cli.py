@@ -81,7 +81,7 @@ BENCH_SUITES = {
     "indicators": "tickcast.bench.indicators",
     "predict": "tickcast.bench.predict",
     "dedupe": "tickcast.bench.dedupe",
-    "bridge": "tickcast.bridge.bench",
+    "bridge": "tickcast.bench.bridge",
     "e2e": "tickcast.bench.e2e",
     "floor": "tickcast.bench.floor",
     "soak": "tickcast.bench.soak",

@@ -31,10 +31,10 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from tickcast.bench.loopback import LoopbackServer
 from tickcast.bridge import jwt_hs256
 from tickcast.bridge.app import create_app
 from tickcast.bridge.auth import DEFAULT_JWT_AUDIENCE
-from tickcast.bridge.loopback import LoopbackServer
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.protocol import CLOSE_RESTART, MAX_SYMBOLS_PER_MESSAGE
 from tickcast.bridge.trades import TicksFeed

@@ -228,7 +228,7 @@ def test_reconnect_storm_of_1000_clients_after_a_bridge_restart(
 ) -> None:
     """1,000 reconnecting clients of one symbol; the bridge restarts under them. Every
     client comes back, replays what it missed from history, and goes live again."""
-    from tickcast.bridge.bench import raise_open_files
+    from tickcast.bench.bridge import raise_open_files
 
     assert raise_open_files(4 * STORM + 100) >= 4 * STORM + 100
     feed = live_feed(stack, symbol, monkeypatch)

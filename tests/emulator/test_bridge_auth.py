@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tickcast import clients
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge import apikeys, jwt_hs256, keys_cli
 from tickcast.bridge.app import create_app
 from tickcast.bridge.principal import Limits
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 from tickcast.errors import TickcastError
 from tickcast.predict import store

@@ -21,9 +21,9 @@ import pytest
 import websockets
 
 from tickcast import clients
+from tickcast.bench.loopback import LoopbackServer
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge.app import create_app
-from tickcast.bridge.loopback import LoopbackServer
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 from tickcast.local.processes import free_port
 from tickcast.predict import store

@@ -16,11 +16,11 @@ import pytest
 import websockets
 
 from tickcast import clients
+from tickcast.bench.loopback import LoopbackServer
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge import reconnect
 from tickcast.bridge.app import create_app
-from tickcast.bridge.loopback import LoopbackServer
 from tickcast.bridge.protocol import CLOSE_RESTART
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 from tickcast.predict import store
 

@@ -22,9 +22,9 @@ import websockets
 from google.cloud import firestore
 
 from tickcast import clients
+from tickcast.bench.loopback import LoopbackServer
 from tickcast.bridge import apikeys
 from tickcast.bridge.app import create_app
-from tickcast.bridge.loopback import LoopbackServer
 from tickcast.bridge.principal import Limits
 from tickcast.config import Settings
 

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge.app import create_app
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 from tickcast.local.processes import Proc, free_port, http_status
 from tickcast.local.stack import Ports, emulator_commands

@@ -22,10 +22,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from tickcast.bench.loopback import LoopbackServer
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge.app import create_app
-from tickcast.bridge.loopback import LoopbackServer
 from tickcast.bridge.memory import MemorySource
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 
 HANG_GUARD_S = 30.0
@@ -181,7 +181,7 @@ def test_the_load_benchmark_delivers_everything_at_small_scale() -> None:
         [
             sys.executable,
             "-m",
-            "tickcast.bridge.bench",
+            "tickcast.bench.bridge",
             "--connections",
             "200",
             "--symbols",

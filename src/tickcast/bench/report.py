@@ -70,7 +70,7 @@ SUITES: tuple[Suite, ...] = (
         "steady state at each scheme's TTL.",
     ),
     Suite(
-        "bridge", "ws_bridge fan-out", "tickcast.bridge.bench",
+        "bridge", "ws_bridge fan-out", "tickcast.bench.bridge",
         ("--connections", "10000"), ("--connections", "200", "--rounds", "3", "--interval", "0.3"),
         "The real bridge app under uvicorn in a child process, N authenticated WebSocket "
         "clients on loopback, one document per symbol per round; fan-out latency, memory "

@@ -47,6 +47,9 @@ _SKIP_DIRS = frozenset(
 # Cloud Functions: staged source always runs the pure-Python modules.
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd")
 _SKIP_FILES = frozenset({MANIFEST, ".native-stamp"})
+# Benchmarks and load tools (tickcast.bench): run from a checkout, never deployed.
+# Nothing a function or the bridge imports may live there (tests/unit/deploy).
+NOT_DEPLOYED = ("tickcast/bench/",)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -115,7 +118,11 @@ def _contents(repo_root: Path, name: str, requirements: str) -> dict[str, bytes 
         files.update(_tree(fdir, ""))
     else:
         files["main.py"] = fdir / "main.py"
-    package = _tree(repo_root / "src" / "tickcast", "tickcast/")
+    package = {
+        k: v
+        for k, v in _tree(repo_root / "src" / "tickcast", "tickcast/").items()
+        if not k.startswith(NOT_DEPLOYED)
+    }
     clash = sorted(k for k in [*package, "requirements.txt"] if k in files)
     if clash:
         raise StageError(f"functions/{name} has {', '.join(clash)}, which staging generates")

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge import jwt_hs256
 from tickcast.bridge.app import create_app
 from tickcast.bridge.auth import DEFAULT_JWT_AUDIENCE
 from tickcast.bridge.memory import MemorySource
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 
 SECRET = "s" * 40

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge import hub as hub_module
 from tickcast.bridge.hub import Hub, Subscriber
 from tickcast.bridge.outbox import Outbox
 from tickcast.bridge.principal import Limits, Principal
 from tickcast.bridge.protocol import CLOSE_TOO_SLOW
-from tickcast.bridge.sample import prediction_doc
 
 WHO = Principal("p", "p", "local", None, Limits(10, 10, 10))
 

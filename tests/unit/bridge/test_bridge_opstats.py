@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tickcast import __version__
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge.app import create_app
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.opstats import StatsWindow, hop_ms, live_model_id, percentile
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 
 MS = 1_000_000

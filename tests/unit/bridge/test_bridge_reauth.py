@@ -19,13 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge import apikeys, jwt_hs256
 from tickcast.bridge.app import create_app
 from tickcast.bridge.auth import Authenticator, KeyRing
 from tickcast.bridge.hub import Hub, Subscriber
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.outbox import Outbox
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 
 SECRET = "r" * 40

@@ -19,13 +19,13 @@ import pytest
 import websockets
 from fastapi.testclient import TestClient
 
+from tickcast.bench.loopback import LoopbackServer
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge import apikeys
 from tickcast.bridge.app import create_app
 from tickcast.bridge.auth import Authenticator, AuthError, KeyRing
-from tickcast.bridge.loopback import LoopbackServer
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.replay import ReplayBudgets, ReplayLimits
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 
 HANG_GUARD_S = 30.0

@@ -14,13 +14,13 @@ import pytest
 import websockets
 from fastapi.testclient import TestClient
 
+from tickcast.bench.loopback import LoopbackServer
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge import apikeys, jwt_hs256
 from tickcast.bridge.app import create_app
 from tickcast.bridge.auth import DEFAULT_JWT_AUDIENCE, Authenticator, AuthError, KeyRing
-from tickcast.bridge.loopback import LoopbackServer
 from tickcast.bridge.memory import MemorySource
 from tickcast.bridge.runtime import Bridge
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 from tickcast.errors import ConfigError
 

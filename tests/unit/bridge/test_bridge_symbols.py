@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge.app import create_app
 from tickcast.bridge.memory import MemorySource
-from tickcast.bridge.sample import prediction_doc
 from tickcast.config import Settings
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,8 @@ def make_repo(tmp: Path) -> Path:
     (repo / "src" / "tickcast" / "__pycache__").mkdir()
     (repo / "src" / "tickcast" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
     (repo / "src" / "tickcast" / "sub" / "stale.pyc").write_bytes(b"\0")
+    (repo / "src" / "tickcast" / "bench").mkdir()
+    (repo / "src" / "tickcast" / "bench" / "load.py").write_text("Y = 2\n")
     for name in ("ingest", "features", "predict"):
         (repo / "functions" / name).mkdir(parents=True)
         (repo / "functions" / name / "main.py").write_text(f"def {name}(event):\n    return None\n")
@@ -123,6 +127,37 @@ def test_functions_get_main_package_and_locked_requirements(tmp_path: Path) -> N
         manifest["files"]["main.py"]
         == hashlib.sha256((out / "ingest" / "main.py").read_bytes()).hexdigest()
     )
+
+
+def test_benchmarks_are_never_deployed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    out = tmp_path / "build"
+    st.stage(repo, out)
+    for name in ("ingest", "ws_bridge"):
+        assert not any(k.startswith("tickcast/bench/") for k in snapshot(out / name)), name
+
+
+def test_no_deployed_module_imports_the_benchmarks() -> None:
+    """Staging leaves tickcast/bench out, so a deployed module importing it would fail
+    at its first invocation; only the CLI (not an entry point of any image) may."""
+
+    def imports(path: Path) -> set[str]:
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+        return names
+
+    src = Path(__file__).resolve().parents[3] / "src" / "tickcast"
+    offenders = [
+        str(path.relative_to(src))
+        for path in src.rglob("*.py")
+        if path.relative_to(src).parts[0] not in ("bench", "cli.py")
+        and any(n.startswith("tickcast.bench") for n in imports(path))
+    ]
+    assert offenders == []
 
 
 def test_bridge_context_is_the_whole_directory_plus_package(tmp_path: Path) -> None:
@@ -273,7 +308,6 @@ def test_staging_refuses_another_python_in_one_line(
 
 
 def test_runtime_is_the_same_everywhere() -> None:
-    import re
 
     variables = (ROOT / "infra/terraform/modules/event_function/variables.tf").read_text()
     m = re.search(r'variable "runtime" \{[^}]*default\s*=\s*"(\w+)"', variables)

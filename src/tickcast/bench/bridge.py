@@ -1,7 +1,7 @@
 """Loopback load benchmark of the bridge: N WebSocket clients on 127.0.0.1.
 
-    python -m tickcast.bridge.bench                       # 10,000 connections
-    python -m tickcast.bridge.bench --connections 200 --rounds 5 --json
+    python -m tickcast.bench.bridge                       # 10,000 connections
+    python -m tickcast.bench.bridge --connections 200 --rounds 5 --json
 
 It starts the real app under uvicorn (serve.py's settings) in a child process
 fed from memory instead of Firestore, opens N connections from this single
@@ -47,10 +47,11 @@ from typing import Any
 import orjson
 import websockets
 
-from tickcast.bridge import fanout, jwt_hs256
+from tickcast.bench import bridge_fanout as fanout
+from tickcast.bench.bridge_bare import CONTROL
+from tickcast.bench.sample import prediction_doc
+from tickcast.bridge import jwt_hs256
 from tickcast.bridge.auth import DEFAULT_JWT_AUDIENCE
-from tickcast.bridge.bare import CONTROL
-from tickcast.bridge.sample import prediction_doc
 
 HOST = "127.0.0.1"  # loopback only, by construction
 FD_HEADROOM = 512
@@ -162,7 +163,7 @@ def serve(port: int) -> None:
 
 
 def _memory_routes(app: Any) -> None:
-    from tickcast.bridge import memsites
+    from tickcast.bench import bridge_memsites as memsites
 
     async def start() -> dict[str, int]:
         memsites.start()
@@ -362,7 +363,7 @@ async def bench(args: argparse.Namespace) -> Result:
     if args.memory_sites:
         env[TRACEMALLOC_ENV] = "1"
     port = free_port()
-    server = _spawn("tickcast.bridge.bench", port, env, "--serve")
+    server = _spawn("tickcast.bench.bridge", port, env, "--serve")
     try:
         await _ready(server, port, http=True)
         res.server_rss_idle_mib = rss_mib(server.pid)
@@ -400,8 +401,8 @@ async def yardstick(args: argparse.Namespace, res: Result, env: dict[str, str], 
     """The bare websockets server: memory for the same N idle connections, then
     fan-out of one update to F clients, alternating with a fresh bridge."""
     bare_port, port = free_port(), free_port()
-    bare = _spawn("tickcast.bridge.bare", bare_port, env)
-    server = _spawn("tickcast.bridge.bench", port, env, "--serve")
+    bare = _spawn("tickcast.bench.bridge_bare", bare_port, env)
+    server = _spawn("tickcast.bench.bridge", port, env, "--serve")
     try:
         await _ready(bare, bare_port, http=False)
         res.bare_rss_idle_mib = rss_mib(bare.pid)

@@ -1,6 +1,6 @@
 """The yardstick for the bridge benchmark: a bare `websockets` broadcast server.
 
-`python -m tickcast.bridge.bare PORT` on 127.0.0.1 only. Each client gets a
+`python -m tickcast.bench.bridge_bare PORT` on 127.0.0.1 only. Each client gets a
 welcome frame and a `subscribed` reply to whatever it sends, so the benchmark
 client talks to it exactly as to the bridge; nothing is authenticated, queued
 or conflated. A text message `publish SYMBOL SEQ` on the path /control
@@ -22,8 +22,8 @@ import orjson
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
+from tickcast.bench.sample import prediction_doc
 from tickcast.bridge.hub import prediction_frame
-from tickcast.bridge.sample import prediction_doc
 from tickcast.bridge.view import client_doc
 
 HOST = "127.0.0.1"  # loopback only, by construction
