@@ -12,16 +12,15 @@ like the live frame of the same bar.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from google.cloud import firestore
 
+from golden import READY
 from tickcast.bridge.app import create_app
 from tickcast.config import Settings
 from tickcast.predict.document import HISTORY_ONLY, history_id
@@ -33,19 +32,6 @@ pytestmark = pytest.mark.emulator
 T0_MS = 1_709_562_600_000
 LIVE, SHADOW = "baseline", "logreg-daily"
 HANG_GUARD_S = 30.0
-
-
-def _ready_features() -> dict[str, float | None]:
-    push = json.loads(
-        (Path(__file__).resolve().parents[1] / "data" / "push_features.json").read_text()
-    )
-    features: dict[str, float | None] = json.loads(base64.b64decode(push["message"]["data"]))[
-        "features"
-    ]
-    return features
-
-
-READY = _ready_features()
 
 
 class Clock:

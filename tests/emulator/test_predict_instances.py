@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 from google.cloud import firestore
 
+from golden import READY
 from tickcast.config import Settings
 from tickcast.features.vector import FEATURE_NAMES
 from tickcast.features.vector import SCHEMA_VERSION as FEATURE_SCHEMA
@@ -49,22 +50,6 @@ pytestmark = pytest.mark.emulator
 T0_MS = 1_709_562_600_000  # a bar boundary
 CLOCK_MS = 60_000  # Cloud Scheduler's tickcast-clock: every minute
 HOLD_MS = 30_000  # a latest write interval no slow machine outruns (real time below)
-
-
-def _golden_features() -> dict[str, float | None]:
-    import base64
-    import json
-
-    push = json.loads(
-        (Path(__file__).resolve().parents[1] / "data" / "push_features.json").read_text()
-    )
-    features: dict[str, float | None] = json.loads(base64.b64decode(push["message"]["data"]))[
-        "features"
-    ]
-    return features
-
-
-READY = _golden_features()
 
 
 class Clock:

@@ -11,17 +11,15 @@ the model counters come due.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from google.cloud import firestore
 
+from golden import READY
 from tickcast.config import Settings
 from tickcast.predict.document import history_id
 from tickcast.predict.stage import Predictor
@@ -31,19 +29,6 @@ pytestmark = pytest.mark.emulator
 
 # Weeks before every other test's bars, so no other test's owed marker is due here.
 T0_MS = 1_709_562_600_000 - 20 * 86_400_000
-
-
-def _golden_features() -> dict[str, float | None]:
-    push = json.loads(
-        (Path(__file__).resolve().parents[1] / "data" / "push_features.json").read_text()
-    )
-    features: dict[str, float | None] = json.loads(base64.b64decode(push["message"]["data"]))[
-        "features"
-    ]
-    return features
-
-
-READY = _golden_features()
 
 
 class Clock:

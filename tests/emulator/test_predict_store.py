@@ -5,9 +5,7 @@ models/{id} and a version swap without a redeploy."""
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ import pytest
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from golden import READY
 from tickcast.config import Settings
 from tickcast.errors import PermanentError
 from tickcast.features.vector import FEATURE_NAMES
@@ -38,18 +37,7 @@ pytestmark = pytest.mark.emulator
 T0_MS = 1_709_562_600_000  # a bar boundary
 
 
-def _golden_features() -> dict[str, float | None]:
-    """The ready bar of tests/data/push_features.json, the contract tests' golden payload."""
-    push = json.loads(
-        (Path(__file__).resolve().parents[1] / "data" / "push_features.json").read_text()
-    )
-    features: dict[str, float | None] = json.loads(base64.b64decode(push["message"]["data"]))[
-        "features"
-    ]
-    return features
-
-
-READY_FEATURES: dict[str, float | None] = _golden_features()
+READY_FEATURES = READY
 
 
 class FakeClock:
