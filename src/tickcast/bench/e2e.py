@@ -3,9 +3,11 @@ beside a null pipeline (same emulators, topics and Firestore write; handlers
 that only forward) measured in the same invocation.
 
 Latency: ticks are published as Alpaca trades stamped with the publish time;
-a WebSocket client subscribed to every symbol receives each bar's prediction;
-the trace gives each hop. A bar's latency is counted from the trade whose
-arrival closed it (bars the clock closed carry no trade time and are left out).
+a WebSocket client subscribed to every symbol (the feed starts once the bridge
+has confirmed the subscription) receives each bar's prediction; the trace gives
+each hop. A bar's latency is counted from the trade whose arrival closed it
+(bars the clock closed carry no trade time: they count as arrived, without a
+latency).
 
 Sustained: a feed publishes one raw message per `--window-ms` holding every
 symbol's trades; after the run, the bar volumes in Firestore history are
@@ -34,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import websockets
@@ -56,6 +58,13 @@ def shortfall(want: dict[str, float], got: dict[str, float]) -> dict[str, float]
     return {k: d for k, d in diff.items() if abs(d) > 1e-6}
 
 
+class Arrival(NamedTuple):
+    symbol: str
+    seq: int  # the bar's end, epoch ms
+    event_s: float | None  # closing trade's event time, epoch s (None: closed by the clock)
+    ms: float | None  # end-to-end (None: closed by the clock)
+
+
 @dataclass
 class Run:
     name: str
@@ -70,8 +79,14 @@ class Run:
     volume_in: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     volume_out: dict[str, float] = field(default_factory=dict)
     symbols: int = 0
-    # (event time of the closing trade, epoch s; end-to-end ms) per bar received
-    arrivals: list[tuple[float, float]] = field(default_factory=list)
+    # The bar grace of the pipeline's closing rule: a bar [t, t + bar) closes at the
+    # first trade of its symbol at or after t + bar + grace (`close_grace_ms`).
+    grace_ms: int = 0
+    # Event time (epoch ns) of every trade published, per symbol: what the feed
+    # obliges the pipeline to close (`expected_closes`).
+    sent: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    # Every bar received, first delivery only.
+    arrivals: list[Arrival] = field(default_factory=list)
 
     def shortfall(self) -> dict[str, float]:
         """Volume published but not counted into bars, per symbol; empty when all was."""
@@ -87,6 +102,13 @@ class Run:
 def _record(run: Run, doc: dict[str, Any], recv_ns: int) -> None:
     tr = doc.get("trace") or {}
     event = tr.get("event")
+    symbol, seq = doc.get("symbol"), doc.get("seq")
+    if isinstance(symbol, str) and isinstance(seq, int):
+        run.arrivals.append(
+            Arrival(symbol, seq, event / 1e9, (recv_ns - event) / 1e6)
+            if event
+            else Arrival(symbol, seq, None, None)
+        )
     if not event:
         return
     points = [
@@ -102,7 +124,6 @@ def _record(run: Run, doc: dict[str, Any], recv_ns: int) -> None:
     for hop, a, b in zip(HOPS, points, points[1:], strict=False):
         run.hops[hop].append((b - a) / 1e6)
     run.hops["end_to_end"].append((recv_ns - event) / 1e6)
-    run.arrivals.append((event / 1e9, (recv_ns - event) / 1e6))
 
 
 GROWTH_BOUND_MS = 1000.0
@@ -113,10 +134,19 @@ class KeptUp:
     """Did the pipeline keep up with the feed? A pipeline slower than its feed
     builds a backlog, so its lag grows through the run; one that keeps up has a
     lag that stays level, however large its base latency (the real pipeline's
-    includes the latest document's coalescing). Judged on the bars whose closing
-    trade was published in the first and in the last third of the run: the last
-    third's bars must have arrived (90 %), and their median end-to-end must be
-    at most `GROWTH_BOUND_MS` above the first third's."""
+    includes the latest document's coalescing).
+
+    Judged on the bars the feed obliged the pipeline to close by a trade
+    (`expected_closes`: from the trades actually published and the pipeline's
+    closing rule, so edge bars and the bars the clock closes after the feed are
+    neither expected nor counted), split by their closing trade's event time into
+    thirds of the span in which such closes fall. That span, not the feed's, so
+    that the first third holds bars at all: with a grace the first bar closes
+    only bar + grace after the feed starts (2 s grace, 6 s feed: a feed-based
+    first third held no close, and a pipeline that kept up was judged as falling
+    behind). The last third's bars must have arrived (90 %, matched by symbol and
+    seq, a bar the clock closed included), and their median end-to-end must be at
+    most `GROWTH_BOUND_MS` above the first third's."""
 
     expected: int  # bars the last third should produce
     received: int
@@ -134,7 +164,8 @@ class KeptUp:
     def ok(self) -> bool:
         growth = self.growth_ms
         return (
-            self.received >= 0.9 * self.expected
+            self.expected > 0
+            and self.received >= 0.9 * self.expected
             and growth is not None
             and growth <= GROWTH_BOUND_MS
         )
@@ -156,16 +187,58 @@ def _quantile(xs: list[float], q: float) -> float | None:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
 
 
+class Close(NamedTuple):
+    event_ns: int  # the closing trade
+    symbol: str
+    seq: int  # the bar's end, epoch ms
+
+
+def expected_closes(sent: dict[str, list[int]], bar_ms: int, grace_ms: int) -> list[Close]:
+    """The bars the published trades close, oldest closing trade first: per symbol,
+    a bar [t, t + bar) with trades closes at the first later trade at or after
+    t + bar + grace (tickcast.features.bars; the null pipeline's rule is grace 0).
+    Bars no published trade closes (the last ones, closed by the clock) are not here."""
+    out = []
+    for symbol, stamps in sent.items():
+        opened: set[int] = set()
+        for ts in sorted(stamps):
+            ms = ts // 1_000_000
+            for start in sorted(b for b in opened if b + bar_ms + grace_ms <= ms):
+                opened.discard(start)
+                out.append(Close(ts, symbol, start + bar_ms))
+            opened.add(ms - ms % bar_ms)
+    return sorted(out)
+
+
+def close_grace_ms(name: str, s: Settings) -> int:
+    """The grace of a pipeline's closing rule: the null one's features close a bar
+    at the first trade past it (null_main.features), the real one waits the grace."""
+    return 0 if name == "null" else s.bar_grace_ms
+
+
 def kept_up(run: Run, bar_seconds: int) -> KeptUp:
-    span = run.fed_until - run.fed_from
-    end = run.wall_until
-    third = span / 3
-    first = [ms for ev, ms in run.arrivals if end - span <= ev < end - 2 * third]
-    last = [ms for ev, ms in run.arrivals if end - third <= ev <= end]
-    # Whole bars per symbol: edge bars may or may not close inside the window.
-    expected = run.symbols * int(third / bar_seconds)
+    closes = expected_closes(run.sent, bar_seconds * 1000, run.grace_ms)
+    if not closes:
+        return KeptUp(0, 0, None, None, None)
+    lo, hi = closes[0].event_ns, closes[-1].event_ns
+    third = (hi - lo) / 3
+    got: dict[tuple[str, int], float | None] = {}
+    for a in run.arrivals:
+        got.setdefault((a.symbol, a.seq), a.ms)
+
+    def lags(cs: list[Close]) -> list[float]:
+        return [ms for c in cs if (ms := got.get((c.symbol, c.seq))) is not None]
+
+    first = [c for c in closes if c.event_ns < lo + third]
+    last = [c for c in closes if c.event_ns >= hi - third]
+    received = sum((c.symbol, c.seq) in got for c in last)
+    first_ms, last_ms = lags(first), lags(last)
     return KeptUp(
-        expected, len(last), _quantile(first, 0.5), _quantile(last, 0.5), _quantile(last, 0.9)
+        len(last),
+        received,
+        _quantile(first_ms, 0.5),
+        _quantile(last_ms, 0.5),
+        _quantile(last_ms, 0.9),
     )
 
 
@@ -215,6 +288,7 @@ def _feed(
                 }
             )
             run.volume_in[sym] += size
+            run.sent[sym].append(now + k)
         # One ordering key, as one feed connection: ingest takes its messages in order.
         futures.append(
             pub.publish(topic, orjson.dumps(trades), ordering_key="bench-feed", format="alpaca")
@@ -224,12 +298,16 @@ def _feed(
         n += 1
     run.fed_until = time.monotonic()
     run.wall_until = time.time()
-    run.seconds = run.fed_until - t0
+    # n messages stand for n windows: the last one's window counts (without it a
+    # 6 s step of 250 ms windows was 5.75 s long and its rate 4 % too high).
+    run.seconds = max(run.fed_until - t0, n * window_ms / 1000)
     for f in futures:
         f.result(timeout=60)
 
 
-async def _client(url: str, symbols: list[str], run: Run, stop: threading.Event) -> None:
+async def _client(
+    url: str, symbols: list[str], run: Run, stop: threading.Event, subscribed: threading.Event
+) -> None:
     async with websockets.connect(url, max_size=2**22) as ws:
         await ws.send(
             orjson.dumps(
@@ -245,7 +323,12 @@ async def _client(url: str, symbols: list[str], run: Run, stop: threading.Event)
             msg = orjson.loads(raw)
             if msg.get("type") == "prediction":
                 run.updates += 1
-                _record(run, msg["data"], recv)
+                doc = msg["data"]
+                doc.setdefault("symbol", msg.get("symbol"))
+                doc.setdefault("seq", msg.get("seq"))
+                _record(run, doc, recv)
+            elif msg.get("type") == "subscribed":
+                subscribed.set()
 
 
 def history_volumes(
@@ -319,6 +402,9 @@ def running_stack(
         stack.stop()
 
 
+SUBSCRIBE_TIMEOUT_S = 60.0
+
+
 def drive(
     stack: LocalStack,
     s: Settings,
@@ -331,14 +417,20 @@ def drive(
 ) -> None:
     """Feed `rate` ticks/s for `duration` s with a WebSocket client subscribed to
     `symbols`; keep listening `drain_s` more for the last bars."""
-    stop = threading.Event()
+    stop, subscribed = threading.Event(), threading.Event()
 
     def client_thread() -> None:
-        asyncio.run(_client(stack.env()["TICKCAST_WS_URL"], symbols, run, stop))
+        asyncio.run(_client(stack.env()["TICKCAST_WS_URL"], symbols, run, stop, subscribed))
 
     ct = threading.Thread(target=client_thread, daemon=True)
     ct.start()
-    time.sleep(0.5)  # subscribed before the first tick
+    # Subscribed before the first tick: the bridge's reply, not a fixed pause that a
+    # loaded machine may outlast (the first bars would then be published unseen).
+    if not subscribed.wait(SUBSCRIBE_TIMEOUT_S):
+        stop.set()
+        raise RuntimeError(
+            f"the WebSocket client was not subscribed within {SUBSCRIBE_TIMEOUT_S} s"
+        )
     _feed(s, run, symbols, rate, window_ms, duration, stop)
     time.sleep(drain_s)
     stop.set()
@@ -356,6 +448,7 @@ def measure(
     run = Run(name)
     symbols = [f"B{i:03d}" for i in range(args.symbols)]
     with running_stack(name, backends, args, sources, state_dir, on_started) as (stack, s):
+        run.grace_ms = close_grace_ms(name, s)
         # Drain: the last bars close by the clock (grace + clock lag), then reach the client.
         drain = args.bar_seconds + (s.bar_grace_ms + s.clock_lag_ms) / 1000 + args.drain
         drive(stack, s, run, symbols, args.rate, args.window_ms, args.duration, drain)
