@@ -3,6 +3,7 @@ ports, polls them for readiness, and stops them even when a test fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -39,6 +40,40 @@ def stack_ports(backends: Backends) -> Any:
             **{name: free_port() for name in ("ingest", "features", "predict", "bridge")},
         }
         return Ports(**{**ports, **own})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def local_stack(stack_ports: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`with local_stack("e2e", redis_db=1) as stack:` the whole local pipeline (functions
+    and bridge) on the session's backends, in its own project `tickcast-<name>` and Redis
+    db, so nothing another test publishes reaches it; 1 s bars. Bars replayed at today's
+    time never cross a 09:30 New York session start, so by default each is its own VWAP
+    session, as in the demo (`vwap_anchor=None`: the configured default)."""
+    from tickcast.local.stack import LocalStack
+
+    @contextlib.contextmanager
+    def make(
+        name: str, redis_db: int, *, ports: Any = None, vwap_anchor: str | None = "bar", **env: str
+    ) -> Iterator[LocalStack]:
+        ports = ports or stack_ports()
+        extra = {"TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/{redis_db}", **env}
+        if vwap_anchor is not None:
+            extra["TICKCAST_VWAP_ANCHOR"] = vwap_anchor
+        st = LocalStack(
+            root=ROOT,
+            state_dir=tmp_path_factory.mktemp(name),
+            ports=ports,
+            project=f"tickcast-{name}",
+            bar_seconds=1,
+            extra_env=extra,
+        )
+        st.start()
+        try:
+            yield st
+        finally:
+            st.stop()
 
     return make
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +31,6 @@ from tickcast.predict.store import PREDICTIONS, SYMBOLS, history_id
 from tickcast.pubsub import publish
 from tickcast.replay import OHLCV, Series, bar_messages
 
-ROOT = Path(__file__).resolve().parents[2]
 BACKFILL = 40  # > the longest warm-up (MACD 12/26/9 needs 34 closes)
 LIVE = 12  # bars published live, one a second, after the page is open
 
@@ -40,24 +38,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(stack_ports: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    ports = stack_ports()
-    st = LocalStack(
-        root=ROOT,
-        state_dir=tmp_path_factory.mktemp("dashboard"),
-        ports=ports,
-        project="tickcast-dashboard",
-        bar_seconds=1,
-        extra_env={
-            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/11",  # its own db: no other stack's bars
-            "TICKCAST_VWAP_ANCHOR": "bar",
-        },
-    )
-    st.start()
-    try:
+def stack(local_stack: Any) -> Iterator[LocalStack]:
+    with local_stack("dashboard", redis_db=11) as st:  # its own db: no other stack's bars
         yield st
-    finally:
-        st.stop()
 
 
 def rows(n: int, base: float, step: float) -> list[OHLCV]:

@@ -18,7 +18,6 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,32 +31,16 @@ from tickcast.predict.store import PREDICTIONS, SYMBOLS
 from tickcast.pubsub import publish
 from tickcast.replay import OHLCV, Series, bar_messages, pace
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 HANG_GUARD_S = 90.0
 BACKFILL = 40  # warm: every live bar gets a prediction
 
 
 @pytest.fixture(scope="module")
-def stack(stack_ports: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(local_stack: Any, stack_ports: Any) -> Iterator[LocalStack]:
     ports = stack_ports(firestore=free_port())  # its own: the drill kills it
-    st = LocalStack(
-        root=ROOT,
-        state_dir=tmp_path_factory.mktemp("drills"),
-        ports=ports,
-        project="tickcast-drills",
-        bar_seconds=1,
-        extra_env={
-            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/2",
-            "TICKCAST_WS_WATCHDOG_INTERVAL_S": "1",
-            "TICKCAST_VWAP_ANCHOR": "bar",  # replayed bars: each its own session, as the demo
-        },
-    )
-    st.start()
-    try:
+    with local_stack("drills", redis_db=2, ports=ports, TICKCAST_WS_WATCHDOG_INTERVAL_S="1") as st:
         yield st
-    finally:
-        st.stop()
 
 
 class Feed(threading.Thread):

@@ -31,21 +31,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(stack_ports: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    ports = stack_ports()
-    st = LocalStack(
-        root=ROOT,
-        state_dir=tmp_path_factory.mktemp("e2e-feed"),
-        ports=ports,
-        project="tickcast-e2e-feed",
-        bar_seconds=1,
-        extra_env={"TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/2"},
-    )
-    st.start()
-    try:
+def stack(local_stack: Any) -> Iterator[LocalStack]:
+    with local_stack("e2e-feed", redis_db=2, vwap_anchor=None) as st:
         yield st
-    finally:
-        st.stop()
 
 
 def now_rfc3339() -> str:

@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -19,34 +19,15 @@ from tickcast.local.stack import LocalStack
 from tickcast.pubsub import publish
 from tickcast.replay import OHLCV, Series, bar_messages
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 BARS = 45  # > the longest warm-up (MACD 12/26/9 needs 34 closes)
 
 
 @pytest.fixture(scope="module")
-def stack(stack_ports, tmp_path_factory) -> Iterator[LocalStack]:
-    ports = stack_ports()
-    # Its own project and Redis db: nothing the contract tests publish reaches it.
-    st = LocalStack(
-        root=ROOT,
-        state_dir=tmp_path_factory.mktemp("e2e"),
-        ports=ports,
-        project="tickcast-e2e",
-        bar_seconds=1,
-        # Bars replayed at today's time never cross a 09:30 New York session start:
-        # each is its own VWAP session, as in the demo.
-        extra_env={
-            "TICKCAST_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/1",
-            "TICKCAST_VWAP_ANCHOR": "bar",
-        },
-    )
-    st.start()
-    try:
+def stack(local_stack: Any) -> Iterator[LocalStack]:
+    with local_stack("e2e", redis_db=1) as st:
         yield st
-    finally:
-        st.stop()
 
 
 def test_a_trade_becomes_a_prediction_on_a_websocket_client(stack: LocalStack) -> None:
