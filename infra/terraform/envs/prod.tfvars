@@ -5,8 +5,8 @@ region      = "us-central1"
 
 function_scaling = {
   ingest   = { max_instances = 50, min_instances = 1, concurrency = 32 }
-  features = { max_instances = 50, min_instances = 1, concurrency = 32 }
-  predict  = { max_instances = 20, min_instances = 1, concurrency = 16, memory = "1Gi" }
+  features = { max_instances = 50, min_instances = 2, concurrency = 32 }
+  predict  = { max_instances = 20, min_instances = 4, concurrency = 32, memory = "1Gi" }
 }
 
 bridge_scaling = {
@@ -44,7 +44,7 @@ notification_channels_critical = []
 # Monthly budget alert (created when billing_account is set): the total of
 # `tickcast cost --env prod --symbols 20 --ticks-per-second 100` times headroom, rounded up.
 monthly_budget = {
-  amount_usd       = 766
+  amount_usd       = 828
   symbols          = 20
   ticks_per_second = 100
   headroom         = 1.25

@@ -94,7 +94,10 @@ def features(event: CloudEvent) -> None:
 @functions_framework.cloud_event
 def predict(event: CloudEvent) -> None:
     s = settings()
-    fm = orjson.loads(decode_push(event.data).data)
+    msg = decode_push(event.data)
+    if msg.attributes.get("kind") == "clock":  # the real predict's clock work has no null twin
+        return
+    fm = orjson.loads(msg.data)
     fm["trace"]["predict"] = time.time_ns()
     fm["prediction"] = None
     db = clients.firestore_client(s.project_id)

@@ -116,7 +116,7 @@ DEPLOYMENTS: dict[str, Deployment] = {
     ),
     "prod": Deployment(
         functions=_functions(
-            FunctionScale(1, 32), FunctionScale(1, 32), FunctionScale(1, 16, gib=1.0)
+            FunctionScale(1, 32), FunctionScale(2, 32), FunctionScale(4, 32, gib=1.0)
         ),
         bridge_instances=2,
         bridge_vcpu=1.0,

@@ -126,7 +126,7 @@ def test_prod_prices_its_warm_instances_and_its_redis(capsys: pytest.CaptureFixt
     data = json.loads(capsys.readouterr().out)
     assert data["redis_gb"] == cost.DEPLOYMENTS["prod"].redis_gb
     items = {line["item"]: line for line in data["batched"]["lines"]}
-    warm = items["min instances kept warm (3, idle rate)"]
+    warm = items["min instances kept warm (7, idle rate)"]  # ingest 1, features 2, predict 4
     assert warm["usd"] > 0
     assert "ws_bridge, 2 always-on instance(s)" in items
     assert data["assumptions"]["predict"]["gib"] == 1.0
