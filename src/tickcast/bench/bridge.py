@@ -46,6 +46,7 @@ from typing import Any
 
 import orjson
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 from tickcast.bench import bridge_fanout as fanout
 from tickcast.bench.bridge_bare import CONTROL
@@ -84,6 +85,8 @@ class Result:
     client_cpu_s: float = 0.0
     drain_s: float = 0.0
     closed_1012: int = 0
+    told_1012: int = 0  # the close frame arrived (the connection may still be open)
+    told_s: float = 0.0
     # the yardstick (--compare)
     server_kib_per_idle_connection: float = 0.0
     bare_rss_idle_mib: float = 0.0
@@ -192,6 +195,20 @@ def _http_body(url: str, body: bytes | None = None, timeout: float = 30.0) -> tu
         return 0, b""
 
 
+class TimedConnection(ClientConnection):
+    """Notes when the server's close frame arrived (`told_at`). websockets gives
+    the close code only once the TCP connection is gone, which the server ends
+    when it reads the client's reply: a drain that stalls after sending its close
+    frames would otherwise look like one that never sent them."""
+
+    told_at: float | None = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.told_at is None and self.protocol.close_rcvd is not None:
+            self.told_at = time.monotonic()
+
+
 class Client:
     def __init__(self, index: int, symbol: str) -> None:
         self.index = index
@@ -227,7 +244,12 @@ class Run:
             async with gate:
                 t = time.perf_counter()
                 c.ws = await websockets.connect(
-                    self.url, compression=None, ping_interval=None, max_size=2**20, open_timeout=120
+                    self.url,
+                    compression=None,
+                    ping_interval=None,
+                    max_size=2**20,
+                    open_timeout=120,
+                    create_connection=TimedConnection,
                 )
                 await c.ws.recv()  # welcome
                 await c.ws.send(orjson.dumps({"type": "subscribe", "symbol": c.symbol}).decode())
@@ -285,6 +307,13 @@ class Run:
         closed = [c.closed_at for c in self.clients if c.closed_at]
         self.res.drain_s = max(closed, default=t) - t
         self.res.closed_1012 = sum(1 for c in self.clients if c.close_code == 1012)
+        told = [
+            c.ws.told_at
+            for c in self.clients
+            if c.ws.told_at is not None and c.ws.protocol.close_rcvd.code == 1012
+        ]
+        self.res.told_1012 = len(told)
+        self.res.told_s = max(told, default=t) - t
 
 
 def _token(secret: str, connections: int) -> str:
@@ -470,7 +499,7 @@ def report(res: Result) -> str:
         f"CPU                    server {res.server_cpu_connect_s:.1f} s connecting + "
         f"{res.server_cpu_fanout_s:.1f} s fanning out; client {res.client_cpu_s:.1f} s",
         f"SIGTERM drain          {res.closed_1012}/{res.connections} closed with 1012 in "
-        f"{res.drain_s:.2f} s",
+        f"{res.drain_s:.2f} s (close frame 1012 received: {res.told_1012} in {res.told_s:.2f} s)",
         f"idle connection        {res.server_kib_per_idle_connection:.1f} KiB each above the idle "
         "process (authenticated, subscribed, before any update)",
     ]

@@ -5,11 +5,25 @@ Cloud Run sends SIGTERM and kills the instance 10 s later. uvicorn's own
 handler would close the sockets at once (dropping queued frames), so the
 bridge wraps it: drain first (at most TICKCAST_WS_DRAIN_S), then hand the
 signal to uvicorn, which stops the server.
+
+The drain freezes the garbage collector's view of the heap first (`gc.freeze`).
+With 10,000 connections the heap holds millions of tracked objects, and the
+drain allocates thousands of its own (a cancelled read, a close and its timer
+per socket), which triggers full collections: each walks the whole heap while
+the event loop stands still. Measured with 10,000 loopback clients and the VM
+loaded: two full collections of 2.1 s and 1.4 s inside one drain, the first
+close frame 2.8 s after SIGTERM; in a run at heavier load every stack sample of
+the server during the drain was inside the collector and no client saw its
+connection end within the bench's 15 s. Frozen, a collection during the drain
+walks only what the drain made (0.1-0.5 s; first close frame at 0.9 s). The
+process is about to exit; `on_sigterm`'s uninstaller unfreezes (tests, and an
+app whose lifespan ends without exiting).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 import time
@@ -32,11 +46,16 @@ class Drainer:
         self.hub = hub
         self.drain_s = drain_s
         self.draining = False
+        self.froze = False  # gc.freeze() by this drain, undone by thaw()
 
     async def drain(self) -> None:
         if self.draining:
             return
         self.draining = True
+        # Everything alive now (the connections) leaves the collector's generations:
+        # no collection during the drain walks it (see the module docstring).
+        gc.freeze()
+        self.froze = True
         n = len(self.hub.subscribers)
         _log.info("draining", extra={"connections": n})
         started = time.monotonic()
@@ -53,6 +72,12 @@ class Drainer:
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
+
+    def thaw(self) -> None:
+        """Give the heap frozen by `drain` back to the collector."""
+        if self.froze:
+            self.froze = False
+            gc.unfreeze()
 
     async def _until_empty(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -89,5 +114,6 @@ def on_sigterm(loop: asyncio.AbstractEventLoop, drainer: Drainer) -> Callable[[]
     def uninstall() -> None:
         if signal.getsignal(signal.SIGTERM) is handler:
             signal.signal(signal.SIGTERM, previous)
+        drainer.thaw()
 
     return uninstall
