@@ -67,3 +67,25 @@ def test_no_real_ceiling_is_a_miss_not_silence() -> None:
     args = e2e.build_parser().parse_args(["--ceiling", "500"])
     ramps = {"null": [_step(500, True)], "real": [_step(500, False)]}
     assert ceiling.report(ramps, args)["verdict"].endswith("-> MISS")
+
+
+def test_every_stack_gets_its_own_project_even_from_a_second_copy_of_the_module() -> None:
+    """`python -m tickcast.bench.e2e` ran the module as `__main__` while `ceiling`
+    imported `tickcast.bench.e2e`: two copies, two counters from 0, and the ceiling
+    stack reused the latency stack's project (its subscriptions pushed to the stopped
+    stack: 0 bars in every ceiling step of `bench all`)."""
+    import importlib.util
+    import sys
+
+    from tickcast.bench import e2e
+
+    spec = importlib.util.spec_from_file_location("e2e_as_main", e2e.__file__)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules["e2e_as_main"] = copy  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(copy)
+    finally:
+        del sys.modules["e2e_as_main"]
+    names = {e2e.stack_project("null"), copy.stack_project("null"), e2e.stack_project("null")}
+    assert len(names) == 3

@@ -25,13 +25,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import os
 import random
 import statistics
 import tempfile
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,7 +49,16 @@ from tickcast.local.topology import DELIVERIES
 from tickcast.replay import rfc3339_ns
 
 HOPS = ("ingest", "features", "predict", "bridge", "client")
-_STACKS = itertools.count()
+
+
+def stack_project(name: str) -> str:
+    """A project of its own per stack: a later stack of the same pipeline (the ceiling
+    after the latency runs) must not inherit the push endpoints or backlog of the last.
+    Random, not a module counter: under `python -m` this module runs as `__main__`
+    while `ceiling` imports `tickcast.bench.e2e`, two copies whose counters both
+    started at 0, so the ceiling stack reused the latency stack's project and its
+    subscriptions kept pushing to the stopped stack (no bar ever arrived)."""
+    return f"bench-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def shortfall(want: dict[str, float], got: dict[str, float]) -> dict[str, float]:
@@ -374,9 +383,7 @@ def running_stack(
         root=repo_root(),
         state_dir=state_dir / name,
         ports=ports,
-        # A project per stack: a later stack of the same pipeline (the ceiling after
-        # the latency runs) must not inherit push endpoints or a backlog of the last.
-        project=f"bench-{name}-{os.getpid()}-{next(_STACKS)}",
+        project=stack_project(name),
         bar_seconds=args.bar_seconds,
         function_sources=sources,
         delivery=args.delivery,
@@ -705,4 +712,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # The imported module's main, so `ceiling` and this run share one copy of it.
+    from tickcast.bench import e2e as _imported
+
+    raise SystemExit(_imported.main())
