@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from tickcast import log
+from tickcast import gctune, log
 from tickcast.config import Settings, settings
 from tickcast.errors import PermanentError
 from tickcast.pubsub import PushedMessage, dead_letter, decode_push
@@ -22,6 +22,7 @@ Handler = Callable[[PushedMessage, Settings], object]
 def run(stage: str, event_data: Any, handler: Handler) -> None:
     s = settings()
     log.configure(s.log_level)
+    gctune.apply_once()
     try:
         msg = decode_push(event_data)
     except PermanentError as exc:

@@ -20,9 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
-
-from tickcast.schema import Prediction
+from tickcast.schema import Prediction, Unchecked
 
 FLAT_BAND = 0.05
 TOP_FACTORS = 5
@@ -120,33 +118,14 @@ def prediction(
 # attributes (str ids, an int horizon) and float arithmetic (sigmoid, the terms
 # of `LinearModel.terms` / `Ensemble._pool_linear`, all Python floats), the
 # direction is one of its literals and the factors are a tuple of fresh dicts,
-# which is exactly what validation would return. `model_construct` would skip
-# validation too, but in pydantic 2.x it loops over the fields in Python and
-# costs more than validating (3.2 µs against 2.6); `construct` fills the
-# instance as validation does (pydantic's four instance slots), about 0.6 µs.
-# tests/unit/predict/test_predict_construct.py checks the result equals the
-# validated Prediction (==, repr, dumps, fields set, hash) on thousands of
-# vectors and edge values; should pydantic's instance layout change, `_FAST` is
-# False and every Prediction is validated as before.
-_SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-_FAST = (
-    getattr(BaseModel, "__slots__", None) == _SLOTS
-    and not Prediction.__private_attributes__
-    and Prediction.model_config.get("extra") == "forbid"
-)
-_FIELD_NAMES = tuple(Prediction.model_fields)
-_new = object.__new__
-_set = object.__setattr__  # Prediction is frozen: its own __setattr__ refuses
-validate_prediction = Prediction.__pydantic_validator__.validate_python
+# which is exactly what validation would return. schema.Unchecked fills the
+# instance as validation does; tests/unit/predict/test_predict_construct.py
+# checks the result equals the validated Prediction on thousands of vectors and
+# edge values.
+_PREDICTION = Unchecked(Prediction)
+validate_prediction = _PREDICTION.validate
 
 
 def construct(fields: dict[str, Any]) -> Prediction:
     """A Prediction from `prediction_fields` as validation builds it, without validating."""
-    if not _FAST:
-        return validate_prediction(fields)  # type: ignore[no-any-return]
-    p = _new(Prediction)
-    _set(p, "__dict__", fields)
-    _set(p, "__pydantic_fields_set__", set(_FIELD_NAMES))
-    _set(p, "__pydantic_extra__", None)
-    _set(p, "__pydantic_private__", None)
-    return p
+    return _PREDICTION(fields)

@@ -93,8 +93,8 @@ def test_the_constructed_object_behaves_like_a_validated_one() -> None:
 def test_without_pydantic_s_known_layout_every_prediction_is_validated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert pm._FAST, "pydantic's instance layout changed: construct validates (slower)"
-    monkeypatch.setattr(pm, "_FAST", False)
+    assert pm._PREDICTION.fast, "pydantic's instance layout changed: construct validates (slower)"
+    monkeypatch.setattr(pm._PREDICTION, "fast", False)
     fields = prediction_fields(baseline(1), 0.1, ["a"], [0.1], 0.0)
     fields["horizon_bars"] = "1"  # validation would coerce: proves it ran
     assert construct(fields).horizon_bars == 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from itertools import pairwise
-from typing import Annotated, Any, Final, Self, TypeAlias
+from typing import Annotated, Any, Final, Self, TypeAlias, Union
 
 import orjson
 from pydantic import (
@@ -338,6 +338,13 @@ class JsonFormat:
     # by one so the good ones still flow. Returns False if the element is no container.
     explode: Explode | None = None
     classify: Callable[[Any], str | None] | None = None  # detect.classify, for mixed bodies
+    # A stream frame (a JSON array of tagged events) validated first with a discriminator
+    # *field* instead of `element`'s discriminator *function*: pydantic-core then picks each
+    # element's model in Rust instead of handing every element to Python as a dict (a third
+    # of the validation time). Same models, same tags: a frame it accepts yields exactly
+    # what `batch` would; any failure (a bad element, an unknown or untagged one) goes
+    # through `batch` as before. See `stream_batch`.
+    stream: TypeAdapter[list[Any]] | None = None
 
 
 class _NotJson(Exception):
@@ -404,9 +411,28 @@ def _failed(
     out.rejected.append(rej)
 
 
+def stream_batch(tag: str, *models: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    """JsonFormat.stream: a list of `models`, told apart by their Literal field `tag`."""
+    union = Union[models]  # type: ignore[valid-type]  # noqa: UP007 - a runtime tuple of types
+    return TypeAdapter(list[Annotated[union, Field(discriminator=tag)]])
+
+
+def _stream(doc: bytes, fmt: JsonFormat, ctx: Context) -> list[Any] | None:
+    if fmt.stream is None:
+        return None
+    try:
+        return fmt.stream.validate_json(doc, context=ctx)
+    except ValidationError:
+        return None
+
+
 def _document(doc: bytes, fmt: JsonFormat, ctx: Context, out: Parsed) -> None:
     if doc.lstrip()[:1] == b"[":
-        models, bad = validate_many(doc, fmt.batch, ctx)
+        models = _stream(doc, fmt, ctx)
+        if models is None:
+            models, bad = validate_many(doc, fmt.batch, ctx)
+        else:
+            bad = []
         for item, errors in bad:
             _failed(fmt, item, to_json(item), errors, out, ctx)
     else:

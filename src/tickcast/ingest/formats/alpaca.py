@@ -82,10 +82,11 @@ from tickcast.ingest.formats._common import (
     parse_json,
     refuse,
     rejected,
+    stream_batch,
     validate_many,
 )
 from tickcast.ingest.formats.conditions import alpaca_flags
-from tickcast.schema import Tick
+from tickcast.schema import Tick, Unchecked
 
 # --- stream ----------------------------------------------------------------------------------
 
@@ -299,6 +300,9 @@ _BAR_S: Final = {"b": 60, "u": 60, "d": 86_400}
 _REVISION: Final = {"u": 1}
 
 
+_TICK: Final = Unchecked(Tick)
+
+
 def trade_ref(sym: str, exchange: str | None, trade_id: int | None) -> str | None:
     """The key of a trade that its cancel or correction names too (no time: they carry the
     original id and exchange, and features keeps only open bars' trades by this key)."""
@@ -310,19 +314,22 @@ def _trade(sym: str, m: _TradeFields) -> Tick:
         key = f"alpaca:t:{sym}:{m.x or '-'}:{m.i}@{m.t}"
     else:
         key = content_id(f"alpaca:t:{sym}", m.t, m.p, m.s, m.x, m.c, m.z)
-    return Tick(
-        ts=m.t,
-        price=m.p,
-        size=m.s,
-        kind="trade",
-        source="alpaca",
-        id=key,
-        conditions=m.c or (),
-        exchange=m.x,
-        # Trade ids are positive and increase within a session: they order equal times.
-        seq=m.i if m.i is not None and m.i >= 0 else None,
-        flags=alpaca_flags(m.c, m.z),
-        ref=trade_ref(sym, m.x, m.i),
+    # Unchecked: every value comes from the validated vendor model (schema.Unchecked).
+    return _TICK(
+        {
+            "ts": m.t,
+            "price": m.p,
+            "size": m.s,
+            "kind": "trade",
+            "source": "alpaca",
+            "id": key,
+            "conditions": m.c or (),
+            "exchange": m.x,
+            # Trade ids are positive and increase within a session: they order equal times.
+            "seq": m.i if m.i is not None and m.i >= 0 else None,
+            "flags": alpaca_flags(m.c, m.z),
+            "ref": trade_ref(sym, m.x, m.i),
+        }
     )
 
 
@@ -356,18 +363,20 @@ def _correct(sym: str, m: Correction) -> Tick:
 
 
 def _quote(sym: str, m: _QuoteFields) -> Tick:
-    return Tick(
-        ts=m.t,
-        price=mid(m.bp, m.ap),
-        size=0.0,
-        kind="quote",
-        source="alpaca",
-        id=content_id(f"alpaca:q:{sym}", m.t, m.bp, m.bs, m.ap, m.as_, m.bx, m.ax, m.c, m.z),
-        conditions=m.c or (),
-        bid=m.bp,
-        ask=m.ap,
-        bid_size=m.bs,
-        ask_size=m.as_,
+    return _TICK(  # unchecked, as a trade: `mid` of two valid prices is a valid price
+        {
+            "ts": m.t,
+            "price": mid(m.bp, m.ap),
+            "size": 0.0,
+            "kind": "quote",
+            "source": "alpaca",
+            "id": content_id(f"alpaca:q:{sym}", m.t, m.bp, m.bs, m.ap, m.as_, m.bx, m.ax, m.c, m.z),
+            "conditions": m.c or (),
+            "bid": m.bp,
+            "ask": m.ap,
+            "bid_size": m.bs,
+            "ask_size": m.as_,
+        }
     )
 
 
@@ -464,6 +473,7 @@ FORMAT: Final = JsonFormat(
     name="alpaca",
     element=TypeAdapter(Message),
     batch=TypeAdapter(list[Message]),
+    stream=stream_batch("T", Trade, Quote, Bar, Cancel, Correction, Control, VendorError),
     emit=_emit,
     fields=_FIELDS,
     explode=_explode,

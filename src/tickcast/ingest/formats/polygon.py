@@ -89,6 +89,7 @@ from tickcast.ingest.formats._common import (
     parse_json,
     refuse,
     rejected,
+    stream_batch,
     validate_many,
 )
 from tickcast.ingest.formats.conditions import polygon_stock_flags
@@ -558,6 +559,9 @@ FORMAT: Final = JsonFormat(
     name="polygon",
     element=TypeAdapter(Message),
     batch=TypeAdapter(list[Message]),
+    stream=stream_batch(
+        "ev", Trade, Quote, CryptoTrade, CryptoQuote, ForexQuote, Aggregate, PairAggregate, Status
+    ),
     emit=_emit,
     fields=_FIELDS,
     explode=_explode,
