@@ -44,8 +44,8 @@ def batch_id(message_id: str, symbol: str, ticks: list[Tick]) -> str:
     h = hashlib.blake2b(digest_size=12)
     h.update(message_id.encode())
     h.update(symbol.encode())
-    for t in ticks:
-        h.update(t.id.encode())
+    # One update of the ids joined: the same digest as one update per id, in one call.
+    h.update("".join([t.id for t in ticks]).encode())
     return h.hexdigest()
 
 

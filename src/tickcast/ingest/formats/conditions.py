@@ -37,6 +37,7 @@ counts, so they never restrict.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Final
 
 from tickcast.schema import FLAG_HIGH_LOW, FLAG_LAST, FLAG_VOLUME, FLAGS_ALL
@@ -164,12 +165,25 @@ def alpaca_flags(codes: Iterable[str] | None, tape: str | None) -> int | None:
     """Flags of an Alpaca stock trade from its conditions `c` and tape `z`."""
     if not codes:
         return None
-    table = ALPACA.get(tape, ALPACA_ANY_TAPE) if tape else ALPACA_ANY_TAPE
-    return _fold(table.get(code, ALL) for code in codes)
+    return _alpaca_flags(tuple(codes), tape)
 
 
 def polygon_stock_flags(codes: Iterable[int] | None) -> int | None:
     """Flags of a Polygon stock trade from its condition ids `c` / `conditions`."""
     if not codes:
         return None
+    return _polygon_flags(tuple(codes))
+
+
+# Cached: every trade asks, and a feed uses a few dozen combinations of codes (the
+# vendor models hold them as tuples, so the key costs nothing). Bounded, because the
+# codes are whatever the feed sends.
+@lru_cache(maxsize=4096)
+def _alpaca_flags(codes: tuple[str, ...], tape: str | None) -> int:
+    table = ALPACA.get(tape, ALPACA_ANY_TAPE) if tape else ALPACA_ANY_TAPE
+    return _fold(table.get(code, ALL) for code in codes)
+
+
+@lru_cache(maxsize=4096)
+def _polygon_flags(codes: tuple[int, ...]) -> int:
     return _fold(POLYGON_STOCKS.get(code, ALL) for code in codes)
