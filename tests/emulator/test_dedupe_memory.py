@@ -186,3 +186,135 @@ def test_scripts_are_loaded_again_after_redis_forgets_them(db: redis.Redis) -> N
         applied, _ = store.apply_batch("AAPL", 1, f"b{n}", lambda r, lost: ({"v": 2}, []), ms)
         assert applied
     assert d.claim(["t0"], "other", [("AAPL", ms)]) == [False]
+
+
+# The claim script before claims were packed (one HSETNX per tick, ARGV of bucket
+# index, digest pairs), kept verbatim: instances running it and instances running
+# the packed one share a Redis during a rolling deploy.
+_PREVIOUS_CLAIM = """
+local owner, ttl = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 2 do
+  local key, field = KEYS[tonumber(ARGV[i])], ARGV[i + 1]
+  local mine = redis.call('HSETNX', key, field, owner) == 1 or redis.call('HGET', key, field) == owner
+  out[#out + 1] = mine and 1 or 0
+end
+for k = 1, #KEYS do
+  redis.call('EXPIRE', KEYS[k], ttl)
+end
+return out
+"""
+
+
+def _previous_claim(db: redis.Redis, symbol: str, owner: str, ids: list[str], ms: int) -> list[int]:
+    """One symbol's claims of one event second, as an instance of the previous version sends them."""
+    from tickcast import keys as K
+    from tickcast.ingest.dedupe import _digest
+
+    args: list[Any] = [_digest(owner), 60]
+    for tick_id in ids:
+        args += [1, _digest(tick_id)]
+    return [int(x) for x in db.eval(_PREVIOUS_CLAIM, 1, K.seen(symbol, ms // 1000), *args)]
+
+
+def test_claims_are_shared_with_the_previous_script_during_a_rolling_deploy(
+    db: redis.Redis,
+) -> None:
+    """Same keys, fields and values: each version sees the other's claims as its
+    owner's (republish) or someone else's (a resend)."""
+    from tickcast import keys as K
+    from tickcast.ingest.dedupe import Deduper, _digest
+
+    d = Deduper(db, 60)
+    ms = T0 // 1_000_000
+    # Claimed by an old instance, then redelivered to or resent through a new one.
+    assert _previous_claim(db, "AAPL", "old-1", ["a", "b"], ms) == [1, 1]
+    assert d.claim(["a", "b", "c"], "old-1", [("AAPL", ms)] * 3) == [True, True, True]
+    assert d.claim(["a", "b", "c", "d"], "new-2", [("AAPL", ms)] * 4) == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    # Claimed by a new instance (the few-ticks path and the packed one), then seen by an old one.
+    many = [f"m{k}" for k in range(10)]
+    assert d.claim(many, "new-3", [("MSFT", ms + 1)] * 10) == [True] * 10
+    assert _previous_claim(db, "MSFT", "new-3", [*many, "x"], ms + 1) == [1] * 11
+    assert _previous_claim(db, "MSFT", "old-4", [*many, "x", "y"], ms + 1) == [0] * 11 + [1]
+    assert d.claim(["d"], "old-4", [("AAPL", ms)]) == [False]
+    # The layout itself: field = digest of the tick id, value = digest of the owner.
+    assert db.hgetall(K.seen("AAPL", ms // 1000)) == {
+        _digest("a"): _digest("old-1"),
+        _digest("b"): _digest("old-1"),
+        _digest("c"): _digest("old-1"),
+        _digest("d"): _digest("new-2"),
+    }
+    assert 0 < db.ttl(K.seen("MSFT", ms // 1000)) <= 60
+
+
+def test_digests_with_any_bytes_are_packed_and_claimed_exactly(db: redis.Redis) -> None:
+    """The script cuts one string into 8-byte fields: NUL, CR LF, '0', '1' and bytes
+    above 127 inside a digest must not shift or end them."""
+    from tickcast import keys as K
+    from tickcast.ingest.dedupe import Deduper, _digest
+
+    wanted = [b"\x00", b"\r\n", b"0", b"1", b"\xff"]
+    ids: list[str] = []
+    k = 0
+    while wanted:
+        digest = _digest(f"id{k}")
+        for w in [w for w in wanted if w in digest]:
+            wanted.remove(w)
+            ids.append(f"id{k}")
+        k += 1
+    ids += [f"plain{k}" for k in range(6)]  # past the few-ticks path: the packed one
+    ms = T0 // 1_000_000
+    d = Deduper(db, 60)
+    assert d.claim(ids, "m1", [("AAPL", ms)] * len(ids)) == [True] * len(ids)
+    fields = db.hgetall(K.seen("AAPL", ms // 1000))
+    assert fields == {_digest(i): _digest("m1") for i in ids}
+    assert d.claim(ids, "m2", [("AAPL", ms)] * len(ids)) == [False] * len(ids)
+    assert d.claim(ids, "m1", [("AAPL", ms)] * len(ids)) == [True] * len(ids)
+
+
+def test_large_messages_claim_by_position_across_chunks_and_seconds(db: redis.Redis) -> None:
+    """More ticks of one (symbol, second) than the script handles in one HMGET
+    (1,000), interleaved symbols and seconds, a resend overlapping half of them,
+    copies inside the message and quotes: every answer lands on its own tick."""
+    from tickcast import keys as K
+    from tickcast.ingest.dedupe import Deduper, inflight
+
+    d = Deduper(db, 60)
+    ms = T0 // 1_000_000
+    ids = [f"t{k}" for k in range(3_500)]
+    events = [("AAPL" if k % 3 else "MSFT", ms + (k % 2) * 1000 + k % 7) for k in range(3_500)]
+    assert d.claim(ids, "m1", events) == [True] * 3_500
+    assert db.hlen(K.seen("AAPL", ms // 1000)) > 1_000, "more than one chunk"
+    # A resend of every other tick among new ones, a copy and a quote; MSFT's third second
+    # holds only two ticks (the few-ticks path).
+    ids2 = [*(f"t{k}" for k in range(0, 3_500, 2)), *(f"n{k}" for k in range(1_300))]
+    events2 = [*(events[k] for k in range(0, 3_500, 2))]
+    events2 += [("AAPL" if k % 3 else "MSFT", ms + (k % 2) * 1000) for k in range(1_298)]
+    events2 += [("MSFT", ms + 2000), ("MSFT", ms + 2001)]
+    ids2 += ["n0", "q"]
+    events2 += [("MSFT", ms + 1), ("AAPL", 0)]  # n0 is a MSFT tick: this is its copy
+    expected = [False] * 1_750 + [True] * 1_300 + [False, True]  # the copy of n0; the quote
+    assert d.claim(ids2, "m2", events2) == expected
+    assert d.claim(ids2, "m1", events2) == [True] * 1_750 + [False] * 1_300 + [False, True]
+    assert inflight(db, ["MSFT"])["MSFT"][0] == ms + 2001
+
+
+def test_a_client_decoding_replies_gets_the_same_answers(redis_port: int) -> None:
+    from tickcast.ingest.dedupe import Deduper
+
+    client = redis.Redis(port=redis_port, db=1, decode_responses=True)
+    try:
+        client.flushdb()
+        d = Deduper(client, 60)
+        ms = T0 // 1_000_000
+        ids = [f"t{k}" for k in range(6)]
+        assert d.claim(ids, "m1", [("AAPL", ms)] * 6) == [True] * 6
+        assert d.claim([*ids[:3], "new"], "m2", [("AAPL", ms)] * 4) == [False] * 3 + [True]
+    finally:
+        client.flushdb()
+        client.close()

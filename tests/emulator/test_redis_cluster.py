@@ -174,6 +174,27 @@ def test_ingest_claims_across_nodes(client: Any) -> None:
     assert d.claim(["after-flush"], "m3", [(symbols[-1], ms)]) == [True]
 
 
+def test_ingest_packed_claims_across_nodes(client: Any) -> None:
+    """Enough ticks per (symbol, second) for the claim script's packed path (not its
+    few-ticks one), symbols interleaved, each symbol's script sent to its own node."""
+    from tickcast.ingest.dedupe import Deduper
+
+    symbols = _symbols_on_every_node(client, "PKD")
+    d = Deduper(client, 60)  # owners of its own: the cluster is not flushed between tests
+    ms = T0 // 1_000_000
+    ids = [f"{s}-{n}" for n in range(40) for s in symbols]
+    events = [(s, ms + n * 50) for n in range(40) for s in symbols]  # two event seconds each
+    assert d.claim(ids, "pk1", events) == [True] * len(ids)
+    resend = ids[::2] + [f"new-{k}" for k in range(len(symbols) * 5)]
+    resend_events = events[::2] + [(symbols[k % len(symbols)], ms) for k in range(len(symbols) * 5)]
+    assert d.claim(resend, "pk2", resend_events) == [False] * len(ids[::2]) + [True] * (
+        len(symbols) * 5
+    )
+    assert d.claim(resend, "pk1", resend_events) == [True] * len(ids[::2]) + [False] * (
+        len(symbols) * 5
+    )
+
+
 def test_features_state_across_nodes(
     client: Any, cluster_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

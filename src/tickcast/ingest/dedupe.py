@@ -58,6 +58,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from itertools import count
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -65,20 +66,63 @@ from redis.exceptions import NoScriptError
 from tickcast import clients
 from tickcast import keys as K
 
-# One symbol's claims. KEYS: its claim hashes, one per event second.
-# ARGV: owner digest, ttl, then per tick: index into KEYS, id digest. Returns 1 = ours.
+# One symbol's claims. KEYS: its claim hashes, one per event second. ARGV: owner
+# digest, ttl, then for each KEYS[k] one string: the 8-byte digests of its ticks,
+# end to end. Returns one byte per tick in that order: '1' = ours, '0' = someone else's.
+#
+# The layout it writes is the one the previous script (HSETNX per tick, ARGV of
+# bucket index, digest pairs) wrote: same keys, fields and values, and a claim is
+# "ours" by the same test (absent, or held by our owner digest). So old and new
+# instances can share one Redis during a rolling deploy, each seeing the other's
+# claims (tests/emulator/test_dedupe_memory.py runs the old script against this one).
+#
+# Why packed strings and HMGET/HSET: one redis.call per tick (HSETNX) and two
+# ARGV entries per tick were most of the claim's cost on both sides; here Redis
+# makes two calls per chunk of a key's ticks, and redis-py packs a few arguments
+# per symbol. Atomic like HSETNX: nothing runs between a script's HMGET and HSET.
+# Chunks of 1,000 fields, because unpack() is bounded by Lua's C stack (8,000).
 _CLAIM = """
-local owner, ttl = ARGV[1], tonumber(ARGV[2])
-local out = {}
-for i = 3, #ARGV, 2 do
-  local key, field = KEYS[tonumber(ARGV[i])], ARGV[i + 1]
-  local mine = redis.call('HSETNX', key, field, owner) == 1 or redis.call('HGET', key, field) == owner
-  out[#out + 1] = mine and 1 or 0
-end
+local owner, ttl = ARGV[1], ARGV[2]
+local out, n = {}, 0
 for k = 1, #KEYS do
-  redis.call('EXPIRE', KEYS[k], ttl)
+  local key, packed = KEYS[k], ARGV[k + 2]
+  local count = #packed / 8
+  if count < 4 then
+    -- A few ticks (small messages, many symbols): HSETNX each is cheaper than two calls.
+    for j = 1, count do
+      local field = string.sub(packed, 8 * j - 7, 8 * j)
+      local mine = redis.call('HSETNX', key, field, owner) == 1 or redis.call('HGET', key, field) == owner
+      n = n + 1
+      out[n] = mine and '1' or '0'
+    end
+    count = 0
+  end
+  for lo = 1, count, 1000 do
+    local hi = math.min(count, lo + 999)
+    local fields = {}
+    for j = lo, hi do
+      fields[j - lo + 1] = string.sub(packed, 8 * j - 7, 8 * j)
+    end
+    local have = redis.call('HMGET', key, unpack(fields))
+    local new, m = {}, 0
+    for j = 1, #fields do
+      local v = have[j]
+      n = n + 1
+      if v then
+        out[n] = v == owner and '1' or '0'
+      else
+        out[n] = '1'
+        new[m + 1], new[m + 2] = fields[j], owner
+        m = m + 2
+      end
+    end
+    if m > 0 then
+      redis.call('HSET', key, unpack(new))
+    end
+  end
+  redis.call('EXPIRE', key, ttl)
 end
-return out
+return table.concat(out)
 """
 
 # KEYS[1]: the in-flight hash. ARGV: wall ms now, then symbol, newest event ms pairs.
@@ -95,6 +139,21 @@ return 0
 DONE_PREFIX = K.DONE_PREFIX
 INFLIGHT_KEY = K.INFLIGHT  # the layout is in tickcast/keys.py; kept for existing callers
 DIGEST_BYTES = 8
+_MINE = ord("1")  # the claim script's byte for a claim that is this message's
+
+# symbol -> {event second: ([tick index], [its id digest])}, seconds in KEYS order
+_Claims = dict[str, dict[int, tuple[list[int], list[bytes]]]]
+
+
+class _Symbol:
+    """One symbol's share of a message, as claim() gathers it."""
+
+    __slots__ = ("ids", "newest", "seconds")
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()  # tick ids seen so far in this message
+        self.seconds: dict[int, tuple[list[int], list[bytes]]] = {}
+        self.newest = 0  # newest event ms of its claimed ticks
 
 
 def _digest(text: str) -> bytes:
@@ -124,58 +183,78 @@ class Deduper:
         message. Required: without them nothing could be claimed."""
         if len(events) != len(ids):
             raise ValueError("claim: one (symbol, event ms) per id")
-        fresh = [False] * len(ids)
-        first: set[tuple[str, str]] = set()
-        # symbol -> ({event second: its 1-based index in KEYS}, [(tick, index, id digest)])
-        claims: dict[str, tuple[dict[int, int], list[tuple[int, int, bytes]]]] = {}
-        newest: dict[str, int] = {}
-        for i, (tick_id, (symbol, ms)) in enumerate(zip(ids, events, strict=True)):
-            if (symbol, tick_id) in first:
-                continue  # a copy inside the same message: the first one stands for it
-            first.add((symbol, tick_id))
-            if ms <= 0:
-                fresh[i] = True
+        fresh = [True] * len(ids)
+        per: dict[str, _Symbol] = {}
+        blake2b = hashlib.blake2b
+        # The per-tick loop is ingest's hot path: state per symbol, so the repeat check
+        # hashes the id alone (no (symbol, id) tuple per tick), and the set's size
+        # tells whether add() found it (one hash, not `in` then `add`).
+        for i, tick_id, (symbol, ms) in zip(count(), ids, events):
+            sym = per.get(symbol)
+            if sym is None:
+                sym = per[symbol] = _Symbol()
+            first = sym.ids
+            n = len(first)
+            first.add(tick_id)
+            if len(first) == n:
+                fresh[i] = False  # a copy inside the same message: the first one stands for it
                 continue
-            seconds, items = claims.setdefault(symbol, ({}, []))
-            bucket = seconds.setdefault(ms // 1000, len(seconds) + 1)
-            items.append((i, bucket, _digest(tick_id)))
-            newest[symbol] = max(ms, newest.get(symbol, 0))
+            if ms <= 0:
+                continue
+            if ms > sym.newest:
+                sym.newest = ms
+            bucket = sym.seconds.get(ms // 1000)
+            if bucket is None:
+                bucket = sym.seconds[ms // 1000] = ([], [])
+            bucket[0].append(i)
+            bucket[1].append(blake2b(tick_id.encode(), digest_size=DIGEST_BYTES).digest())
+        claims = {symbol: sym.seconds for symbol, sym in per.items() if sym.seconds}
+        newest = {symbol: sym.newest for symbol, sym in per.items() if sym.seconds}
 
         if claims:
             replies = self._send(owner, claims, newest)
             if replies is None:
                 return None
-            for (_, items), reply in zip(claims.values(), replies, strict=True):
-                for (i, _, _), mine in zip(items, reply, strict=True):
-                    fresh[i] = bool(mine)
+            for seconds, reply in zip(claims.values(), replies, strict=True):
+                if isinstance(reply, str):  # a client with decode_responses
+                    reply = reply.encode()
+                if len(reply) != sum(len(where) for where, _ in seconds.values()):
+                    raise RuntimeError(f"claim: {len(reply)} replies for {len(seconds)} seconds")
+                if b"0" in reply:  # someone else's claims (a resend): rare, so looked for first
+                    order = [i for where, _ in seconds.values() for i in where]
+                    for i, mine in zip(order, reply, strict=True):
+                        if mine != _MINE:
+                            fresh[i] = False
         elif self._redis.exists(K.done(owner)):
             return None
         return fresh
 
     def _send(
-        self,
-        owner: str,
-        claims: dict[str, tuple[dict[int, int], list[tuple[int, int, bytes]]]],
-        newest: dict[str, int],
-    ) -> list[list[int]] | None:
+        self, owner: str, claims: _Claims, newest: dict[str, int]
+    ) -> list[bytes | str] | None:
         """The done check, one claim script per symbol and the in-flight update in one
         non-transactional pipeline; the claims' replies, or None if `done` was set."""
         who = _digest(owner)
         now_ms = time.time_ns() // 1_000_000
         pairs = [x for symbol, ms in newest.items() for x in (symbol, ms)]
+        scripts = [
+            (
+                [K.seen(symbol, second) for second in seconds],
+                [who, self._ttl, *(b"".join(digests) for _, digests in seconds.values())],
+            )
+            for symbol, seconds in claims.items()
+        ]
         if self._cluster:
             # redis-py's cluster pipeline refuses EVALSHA: each script on its own, to
             # the node of its slot (a round trip each, as a cluster needs anyway).
             if self._redis.exists(K.done(owner)):
                 return None
-            replies = [
-                self._claim(keys=keys, args=args) for keys, args in self._scripts(who, claims)
-            ]
+            replies = [self._claim(keys=keys, args=args) for keys, args in scripts]
             self._inflight(keys=[K.INFLIGHT], args=[now_ms, *pairs])
-            return [[int(x) for x in r] for r in replies]
+            return replies
         pipe = self._redis.pipeline(transaction=False)
         pipe.exists(K.done(owner))
-        for keys, args in self._scripts(who, claims):
+        for keys, args in scripts:
             # EVALSHA itself: a pipeline given the Script object asks SCRIPT EXISTS first,
             # a second round trip on every message.
             pipe.evalsha(self._claim.sha, len(keys), *keys, *args)
@@ -188,19 +267,7 @@ class Deduper:
             self._redis.script_load(_CLAIM)
             self._redis.script_load(_INFLIGHT)
             return self._send(owner, claims, newest)
-        return None if done else [[int(x) for x in r] for r in replies]
-
-    def _scripts(
-        self, who: bytes, claims: dict[str, tuple[dict[int, int], list[tuple[int, int, bytes]]]]
-    ) -> list[tuple[list[str], list[Any]]]:
-        """(KEYS, ARGV) of each symbol's claim script."""
-        out: list[tuple[list[str], list[Any]]] = []
-        for symbol, (seconds, items) in claims.items():
-            args: list[Any] = [who, self._ttl]
-            for _, bucket, field in items:
-                args += [bucket, field]
-            out.append(([K.seen(symbol, second) for second in seconds], args))
-        return out
+        return None if done else replies
 
     def done(self, owner: str) -> None:
         self._redis.set(K.done(owner), 1, ex=self._ttl)
