@@ -18,6 +18,14 @@ from tickcast.schema import Tick, TicksMessage
 
 _log = log.get("ingest")
 
+# A symbol's ticks from one raw message go out in messages of at most this many ticks.
+# Why: Pub/Sub refuses a message over 10 MB, and a tick is 150-400 bytes of JSON, so a
+# Polygon REST page of 50,000 trades (its `limit` maximum) made one message of 10-20 MB
+# whose publish failed on every delivery until the raw message was dead-lettered. 5,000
+# keeps a message at 2 MB at most; the chunks share the symbol's ordering key, so
+# features takes them in order, and each has its own deterministic batch id.
+MAX_TICKS_PER_MESSAGE = 5_000
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -89,16 +97,19 @@ def handle(msg: PushedMessage, s: Settings) -> IngestResult:
     done = time.time_ns()
     out: list[tuple[bytes, str, dict[str, str]]] = []
     for symbol, sym_ticks in by_symbol.items():
-        trace = {"event": max(t.ts for t in sym_ticks), "ingest": done}
-        if msg.publish_time_ns:
-            trace["published"] = msg.publish_time_ns
-        body = TicksMessage(
-            symbol=symbol,
-            ticks=tuple(sym_ticks),
-            batch=batch_id(owner, symbol, sym_ticks),
-            trace=trace,
-        )
-        out.append((body.model_dump_json(exclude_none=True).encode(), symbol, {}))
+        for i in range(0, len(sym_ticks), MAX_TICKS_PER_MESSAGE):
+            chunk = sym_ticks[i : i + MAX_TICKS_PER_MESSAGE]
+            trace = {"event": max(t.ts for t in chunk), "ingest": done}
+            if msg.publish_time_ns:
+                trace["published"] = msg.publish_time_ns
+            body = TicksMessage(
+                symbol=symbol,
+                ticks=tuple(chunk),
+                # Per chunk: a redelivery cuts the same chunks, so each keeps its id.
+                batch=batch_id(owner, symbol, chunk),
+                trace=trace,
+            )
+            out.append((body.model_dump_json(exclude_none=True).encode(), symbol, {}))
     publish(s, "ticks", out)
     deduper.done(owner)
     result = IngestResult(
