@@ -20,8 +20,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic_core import PydanticCustomError
 
 from tickcast.ingest.formats import Parsed, alpaca, parse, polygon
+from tickcast.ingest.formats import _common as C
 from tickcast.replay import rfc3339_ns
 from tickcast.schema import Tick
 
@@ -180,3 +182,30 @@ def test_valid_alpaca_frames_take_the_fast_path_and_parse_the_same(
     fast, slow = _both(body, "alpaca")
     assert fast == slow
     assert len(fast[1]) == len(frame)
+
+
+def _outcome(fn: Any, v: str) -> Any:
+    try:
+        return fn(v)
+    except PydanticCustomError as exc:
+        return ("error", exc.type, str(exc))
+
+
+STAMP_CHARS = st.sampled_from([*"0123456789", *"Tt .Zz+-:x", "\uff13"])  # U+FF13: a fullwidth 3
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.integers(0, 2**63 - 1).map(rfc3339_ns),
+    st.lists(st.tuples(st.integers(0, 29), STAMP_CHARS), max_size=2),
+)
+def test_the_timestamp_fast_path_agrees_with_the_full_parse(
+    stamp: str, edits: list[tuple[int, str]]
+) -> None:
+    """Alpaca's 30-character layout takes a cached fast path: same value or same error."""
+    chars = list(stamp)
+    for i, c in edits:  # valid stamps, and near misses of every position
+        if i < len(chars):
+            chars[i] = c
+    v = "".join(chars)
+    assert _outcome(C.rfc3339_ns, v) == _outcome(C._rfc3339_ns, v)
