@@ -26,6 +26,10 @@ round robin, 10 ms apart per symbol in event time, so 1 s bars close every 100
 ticks and features messages are produced as live); each is parsed with
 ``decode_ticks`` and applied, as the handler does (minus publishing). Before timing, every symbol is brought to steady state with
 1-tick messages: indicators warm, the record's batch list and outbox full.
+``--trade-refs`` gives the trades ``seq``, ``flags`` and ``ref`` as ingest's
+Alpaca trades carry them, so the stage indexes every trade for cancels, as in
+production; ``--sizes 8192`` is the size of one Alpaca message in the pipeline's
+ceiling benchmark.
 Round trips are counted on the client's connections (every request written
 to the socket, retries and health checks included) and cross-checked with the
 server's INFO commandstats. References from the same run: parsing alone,
@@ -377,8 +381,16 @@ class Workload:
 
 
 def build_workload(
-    size: int, messages: int, symbols: int, warmup: int, seed: int, now_ns: int
+    size: int,
+    messages: int,
+    symbols: int,
+    warmup: int,
+    seed: int,
+    now_ns: int,
+    trade_refs: bool = False,
 ) -> Workload:
+    from tickcast.schema import FLAGS_ALL
+
     rng = random.Random(seed * 7919 + size)
     names = [f"PLACEHOLDER{k:03d}" for k in range(symbols)]
     per_symbol = math.ceil(messages / symbols)
@@ -407,6 +419,10 @@ def build_workload(
                     "exchange": "V",
                 }
             )
+            if trade_refs:
+                # As ingest publishes Alpaca trades: the trade id orders ties, the
+                # condition flags, and the key a cancel names (every trade is indexed).
+                ticks[-1].update(seq=serial, flags=FLAGS_ALL, ref=f"alpaca:{names[k]}:V:{serial}")
         batch = hashlib.blake2b(f"{names[k]}:{serial}".encode(), digest_size=12).hexdigest()
         sent = ts[k] + 20_000_000
         body = {
@@ -588,6 +604,7 @@ def run_stage(
     warmup: int,
     repeat: int,
     seed: int,
+    trade_refs: bool = False,
 ) -> tuple[list[StageRow], dict[str, Any]]:
     from tickcast import clients
     from tickcast.config import Settings
@@ -610,7 +627,7 @@ def run_stage(
         try:
             for size in sizes:
                 n = max(symbols, min(messages, max_ticks // size))
-                work = build_workload(size, n, symbols, warmup, seed, time.time_ns())
+                work = build_workload(size, n, symbols, warmup, seed, time.time_ns(), trade_refs)
                 row, names = run_stage_size(settings, client, trips, work, size, repeat, tag)
                 used += names
                 rows.append(row)
@@ -631,6 +648,7 @@ def run_stage(
         "repeat": repeat,
         "bar_seconds": BAR_SECONDS,
         "tick_step_ms": TICK_STEP_NS / 1e6,
+        "trade_refs": trade_refs,
     }
     return rows, meta
 
@@ -736,6 +754,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="untimed 1-tick messages per symbol first (a cold symbol costs more round trips)",
     )
     s.add_argument("--stage-repeat", type=positive_int, default=3, help="runs per size")
+    s.add_argument(
+        "--trade-refs",
+        action="store_true",
+        help="trades carry seq, flags and ref as ingest's Alpaca trades do, so features "
+        "indexes every trade for cancels (one HSET field each)",
+    )
     return p
 
 
@@ -803,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.warmup,
                 args.stage_repeat,
                 args.seed,
+                args.trade_refs,
             )
         except (TickcastError, OSError, RedisError) as exc:
             print(f"stage benchmark failed: {exc}", file=sys.stderr)

@@ -47,6 +47,7 @@ NS_PER_S = 1_000_000_000
 TRADES, SUBBARS, VENDOR = 0, 1, 2
 
 _NAN = math.nan
+_NOT_TRADES = frozenset({"quote", "cancel", "correct", "bar"})
 
 
 class Tick(Protocol):
@@ -266,59 +267,66 @@ class BarState:
         amends: list[Tick] = []
         for tick in ticks:
             kind = tick.kind
-            if kind == "quote":
-                continue
-            if kind == "cancel" or kind == "correct":
-                amends.append(tick)
-                continue
-            ts = tick.ts
-            ts_ms = ts // NS_PER_MS
-            start = ts_ms - ts_ms % bar_ms
-            if start + bar_ms <= last_seq:
-                late += 1
-                continue
-            bar = opened.get(start)
-            if kind == "bar":
-                end = self._vendor_bar(tick, start, bar)
-                seen = end if end is not None else ts
-            else:
-                seen = ts
-                sq = tick.seq
-                if sq is None:
-                    sq = -1
-                f = tick.flags
-                ref = tick.ref
-                if bar is None:
-                    if f is None or f == FLAGS_ALL:
-                        bar = opened[start] = OpenBar.start(start, ts, sq, tick.price, tick.size)
-                    else:
-                        bar = opened[start] = OpenBar.empty(start)
-                        bar.fold_trade(ts, sq, tick.price, tick.size, f)
-                elif bar.basis != TRADES:
+            # Trades first: almost every tick of a message is one (and, as ever, a kind
+            # this loop does not know is folded as a trade).
+            if kind == "trade" or kind not in _NOT_TRADES:
+                ts = seen = tick.ts
+                ts_ms = ts // NS_PER_MS
+                start = ts_ms - ts_ms % bar_ms
+                if start + bar_ms <= last_seq:
+                    late += 1
+                    continue
+                bar = opened.get(start)
+                if bar is not None and bar.basis != TRADES:
                     self.ignored += 1
-                elif f is None or f == FLAGS_ALL:
-                    p, size = tick.price, tick.size
-                    if p > bar.h:
-                        bar.h = p
-                    if p < bar.low:
-                        bar.low = p
-                    bar.pv += p * size
-                    bar.v += size
-                    bar.n += 1
-                    if ts < bar.first_ns or (ts == bar.first_ns and sq < bar.first_seq):
-                        bar.first_ns, bar.first_seq, bar.o = ts, sq, p
-                    if ts > bar.last_ns or (ts == bar.last_ns and sq >= bar.last_seq):
-                        bar.last_ns, bar.last_seq, bar.c = ts, sq, p
                 else:
-                    bar.fold_trade(ts, sq, tick.price, tick.size, f)
-                if bar.basis == TRADES:
+                    sq = tick.seq
+                    if sq is None:
+                        sq = -1
+                    f = tick.flags
+                    p, size = tick.price, tick.size
+                    if f is None:
+                        f = FLAGS_ALL
+                    if bar is None:
+                        if f == FLAGS_ALL:
+                            bar = opened[start] = OpenBar.start(start, ts, sq, p, size)
+                        else:
+                            bar = opened[start] = OpenBar.empty(start)
+                            bar.fold_trade(ts, sq, p, size, f)
+                    elif f == FLAGS_ALL:
+                        if p > bar.h:
+                            bar.h = p
+                        if p < bar.low:
+                            bar.low = p
+                        bar.pv += p * size
+                        bar.v += size
+                        bar.n += 1
+                        if ts < bar.first_ns or (ts == bar.first_ns and sq < bar.first_seq):
+                            bar.first_ns, bar.first_seq, bar.o = ts, sq, p
+                        if ts > bar.last_ns or (ts == bar.last_ns and sq >= bar.last_seq):
+                            bar.last_ns, bar.last_seq, bar.c = ts, sq, p
+                    else:
+                        bar.fold_trade(ts, sq, p, size, f)
+                    ref = tick.ref
                     if ref is None:
                         bar.unindexed += 1
                     else:
-                        entry: Entry = [ts, sq, bar.arrivals, tick.price, tick.size]
-                        entry.append(FLAGS_ALL if f is None else f)
+                        indexed.append((start, ref, [ts, sq, bar.arrivals, p, size, f]))
                         bar.arrivals += 1
-                        indexed.append((start, ref, entry))
+            elif kind == "quote":
+                continue
+            elif kind == "cancel" or kind == "correct":
+                amends.append(tick)
+                continue
+            else:  # kind == "bar": a vendor bar
+                ts = tick.ts
+                ts_ms = ts // NS_PER_MS
+                start = ts_ms - ts_ms % bar_ms
+                if start + bar_ms <= last_seq:
+                    late += 1
+                    continue
+                end = self._vendor_bar(tick, start, opened.get(start))
+                seen = end if end is not None else ts
             if seen > wm:
                 if seen <= trusted:
                     wm = seen
