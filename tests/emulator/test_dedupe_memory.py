@@ -188,6 +188,25 @@ def test_scripts_are_loaded_again_after_redis_forgets_them(db: redis.Redis) -> N
     assert d.claim(["t0"], "other", [("AAPL", ms)]) == [False]
 
 
+def test_a_redis_that_keeps_forgetting_the_scripts_gets_an_error_not_a_loop(
+    db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loaded once again, then the error: a server whose script cache does not keep
+    them (a proxy in front of several servers, a script-less replica) must answer a
+    5xx for redelivery, not recurse until Python's recursion limit."""
+    from redis.exceptions import NoScriptError
+
+    from tickcast.ingest.dedupe import Deduper
+
+    d = Deduper(db, 60)
+    loads: list[str] = []
+    monkeypatch.setattr(db, "script_load", lambda script: loads.append(script))
+    db.script_flush()
+    with pytest.raises(NoScriptError):
+        d.claim(["t"], "m", [("AAPL", T0 // 1_000_000)])
+    assert len(loads) == 2  # the claim script and the in-flight one, once each
+
+
 # The claim script before claims were packed (one HSETNX per tick, ARGV of bucket
 # index, digest pairs), kept verbatim: instances running it and instances running
 # the packed one share a Redis during a rolling deploy.

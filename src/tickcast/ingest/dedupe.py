@@ -230,7 +230,7 @@ class Deduper:
         return fresh
 
     def _send(
-        self, owner: str, claims: _Claims, newest: dict[str, int]
+        self, owner: str, claims: _Claims, newest: dict[str, int], reloaded: bool = False
     ) -> list[bytes | str] | None:
         """The done check, one claim script per symbol and the in-flight update in one
         non-transactional pipeline; the claims' replies, or None if `done` was set."""
@@ -264,9 +264,11 @@ class Deduper:
         try:
             done, *replies, _ = pipe.execute()
         except NoScriptError:  # Redis restarted and forgot them: load, send again
+            if reloaded:  # once: a server that still lacks them raises (5xx, redelivery)
+                raise
             self._redis.script_load(_CLAIM)
             self._redis.script_load(_INFLIGHT)
-            return self._send(owner, claims, newest)
+            return self._send(owner, claims, newest, reloaded=True)
         return None if done else replies
 
     def done(self, owner: str) -> None:
