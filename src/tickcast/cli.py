@@ -80,6 +80,7 @@ BENCH_SUITES = {
     "features": "tickcast.bench.features",
     "indicators": "tickcast.bench.indicators",
     "predict": "tickcast.bench.predict",
+    "ingest": "tickcast.bench.ingest",
     "dedupe": "tickcast.bench.dedupe",
     "bridge": "tickcast.bench.bridge",
     "e2e": "tickcast.bench.e2e",

@@ -176,3 +176,36 @@ def test_bad_ceiling_rates_are_refused_in_one_line(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--ceiling" in err[-1]
+
+
+def test_a_symbols_ramp_feeds_each_symbol_at_the_same_rate_and_its_ceiling_is_in_symbols(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = e2e.parse_args(
+        e2e.build_parser(), ["--ceiling-symbols", "4,8,12", "--symbol-rate", "50"]
+    )
+    assert ceiling.plan(args) == [(200.0, 4), (400.0, 8), (600.0, 12)]
+    by_rate = e2e.parse_args(e2e.build_parser(), ["--ceiling", "250,500", "--symbols", "6"])
+    assert ceiling.plan(by_rate) == [(250.0, 6), (500.0, 6)]
+
+    def step(n: int, ok: bool) -> ceiling.Step:
+        s = _step(n * 50.0, ok, counted=True if ok else None)
+        return ceiling.Step(s.rate, s.fed, s.messages_s, s.up, s.counted, symbols=n)
+
+    ramps = {
+        "null": [step(4, True), step(8, True), step(12, False)],
+        "real": [step(4, True), step(8, False)],
+    }
+    out = ceiling.report(ramps, args)
+    assert out["ramps"]["null"]["ceiling"] == 8 and out["ramps"]["null"]["bounded"]
+    assert out["ramps"]["real"]["ceiling"] == 4
+    assert out["verdict"].endswith("4 / 8 symbols = 0.50x -> MISS")
+    printed = capsys.readouterr().out
+    assert "| null | 12 | 600 |" in printed  # the symbols column: the load ramped
+
+
+def test_both_ramps_at_once_are_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        e2e.parse_args(e2e.build_parser(), ["--ceiling", "250", "--ceiling-symbols", "4"])
+    assert exc.value.code == 2
+    assert "give one" in capsys.readouterr().err.strip().splitlines()[-1]

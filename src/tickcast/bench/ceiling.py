@@ -7,6 +7,16 @@ passes when the pipeline kept up (`e2e.kept_up`: the last third's bars arrived
 and the lag did not grow) and, for the real pipeline, every tick was counted
 into a bar. The ramp stops at the first step that fails; the ceiling is the
 highest passing rate actually fed.
+
+Two loads ramp differently:
+
+* `--ceiling 250,500,...` (ticks/s over `--symbols`): the bars per second stay
+  fixed and each message grows: per-tick work (ingest's parsing, validation and
+  dedupe, features' bars, the bytes of every hop);
+* `--ceiling-symbols 4,8,...` (each symbol at `--symbol-rate` ticks/s): each step
+  adds symbols, so bars per second grow (one per symbol per bar): per-message and
+  per-bar work (pushes, predict's Firestore round trips, the bridge). The ceiling
+  is then in symbols, i.e. bars per bar period.
 """
 
 from __future__ import annotations
@@ -31,10 +41,23 @@ class Step:
     messages_s: float
     up: e2e.KeptUp
     counted: bool | None  # every tick in a bar (real only)
+    symbols: int = 0  # with --ceiling-symbols: this step's symbol count, the load ramped
 
     @property
     def ok(self) -> bool:
         return self.up.ok and self.counted is not False
+
+    @property
+    def load(self) -> float:
+        """What the ramp raises: symbols with --ceiling-symbols, else ticks/s fed."""
+        return float(self.symbols) if self.symbols else self.fed
+
+
+def plan(args: argparse.Namespace) -> list[tuple[float, int]]:
+    """(ticks/s, symbols) of each step."""
+    if args.ceiling_symbols:
+        return [(n * args.symbol_rate, n) for n in args.ceiling_symbols]
+    return [(rate, args.symbols) for rate in args.ceiling]
 
 
 def ramp(
@@ -49,11 +72,13 @@ def ramp(
         # hid growth. Long enough for bars closed by trades to go through every hop.
         warm = e2e.Run(f"{name} warm-up")
         warm_s = 3 * args.bar_seconds + s.bar_grace_ms / 1000
-        warm_symbols = [f"W{k:02d}" for k in range(args.symbols)]
-        e2e.drive(stack, s, warm, warm_symbols, args.ceiling[0], args.window_ms, warm_s, drain)
-        for i, rate in enumerate(args.ceiling):
+        steps_plan = plan(args)
+        first_rate, first_symbols = steps_plan[0]
+        warm_symbols = [f"W{k:02d}" for k in range(first_symbols)]
+        e2e.drive(stack, s, warm, warm_symbols, first_rate, args.window_ms, warm_s, drain)
+        for i, (rate, n_symbols) in enumerate(steps_plan):
             run = e2e.Run(f"{name}@{rate:g}", grace_ms=e2e.close_grace_ms(name, s))
-            symbols = [f"C{i}S{k:02d}" for k in range(args.symbols)]
+            symbols = [f"C{i}S{k:02d}" for k in range(n_symbols)]
             e2e.drive(stack, s, run, symbols, rate, args.window_ms, args.step_seconds, drain)
             up = e2e.kept_up(run, args.bar_seconds)
             counted = None
@@ -68,6 +93,7 @@ def ramp(
                 run.published_msgs / run.seconds,
                 up,
                 counted,
+                n_symbols if args.ceiling_symbols else 0,
             )
             steps.append(step)
             tail = (
@@ -75,29 +101,37 @@ def ramp(
                 if counted is None
                 else (", every tick counted" if counted else ", ticks missing")
             )
-            print(f"  {name} at {step.fed:,.0f} ticks/s: {up.text()}{tail}", flush=True)
+            at = f"{n_symbols} symbols, " if args.ceiling_symbols else ""
+            print(f"  {name} at {at}{step.fed:,.0f} ticks/s: {up.text()}{tail}", flush=True)
             if not step.ok:
                 break
     return steps
 
 
 def ceiling(steps: list[Step]) -> tuple[float | None, bool]:
-    """(highest passing rate fed, whether a step failed above it: False = only a lower bound)."""
-    passed = [st.fed for st in steps if st.ok]
+    """(highest passing load, whether a step failed above it: False = only a lower bound)."""
+    passed = [st.load for st in steps if st.ok]
     return (max(passed) if passed else None), (not steps[-1].ok if steps else False)
 
 
 def report(ramps: dict[str, list[Step]], args: argparse.Namespace) -> dict[str, Any]:
+    by_symbols = bool(args.ceiling_symbols)
+    what = (
+        f"symbols ramped at {args.symbol_rate:g} ticks/s each"
+        if by_symbols
+        else f"{args.symbols} symbols"
+    )
+    unit = "symbols" if by_symbols else "ticks/s"
     print(
-        f"\nceiling: {args.symbols} symbols, {args.bar_seconds}s bars, one raw message per "
+        f"\nceiling: {what}, {args.bar_seconds}s bars, one raw message per "
         f"{args.window_ms:.0f} ms, {args.step_seconds:.0f} s per step, "
         f"{e2e.delivery_text(args)}\n"
     )
     print(
-        "| pipeline | ticks/s fed | raw msgs/s | last-third bars | p50 end-to-end ms, "
+        "| pipeline | symbols | ticks/s fed | raw msgs/s | last-third bars | p50 end-to-end ms, "
         "first third -> last | p90 last third | ticks counted | step |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     out: dict[str, Any] = {"config": vars(args) | {"func": None}, "ramps": {}}
     for name, steps in ramps.items():
         for st in steps:
@@ -105,13 +139,17 @@ def report(ramps: dict[str, list[Step]], args: argparse.Namespace) -> dict[str, 
             first = "-" if st.up.first_p50_ms is None else f"{st.up.first_p50_ms:,.0f}"
             last = "-" if st.up.last_p50_ms is None else f"{st.up.last_p50_ms:,.0f}"
             counted = "n/a" if st.counted is None else ("all" if st.counted else "MISSING")
+            n_sym = st.symbols or args.symbols
             print(
-                f"| {name} | {st.fed:,.0f} | {st.messages_s:,.1f} | {st.up.received}/{st.up.expected} "
+                f"| {name} | {n_sym} | {st.fed:,.0f} | {st.messages_s:,.1f} "
+                f"| {st.up.received}/{st.up.expected} "
                 f"| {first} -> {last} | {p90} | {counted} | {'pass' if st.ok else 'FAIL'} |"
             )
         top, bounded = ceiling(steps)
         out["ramps"][name] = {
-            "ceiling_ticks_s": top,
+            "unit": unit,
+            "ceiling": top,
+            "ceiling_ticks_s": None if by_symbols else top,
             "bounded": bounded,
             "steps": [
                 vars(st) | {"up": vars(st.up) | {"growth_ms": st.up.growth_ms}, "ok": st.ok}
@@ -120,16 +158,16 @@ def report(ramps: dict[str, list[Step]], args: argparse.Namespace) -> dict[str, 
         }
     print()
     for name, r in out["ramps"].items():
-        top = r["ceiling_ticks_s"]
-        shown = "none passed" if top is None else f"{top:,.0f} ticks/s"
+        top = r["ceiling"]
+        shown = "none passed" if top is None else f"{top:,.0f} {unit}"
         print(
             f"{name} ceiling: {shown}"
             + ("" if r["bounded"] else " (never fell behind: a lower bound)")
         )
-    real = out["ramps"].get("real", {}).get("ceiling_ticks_s")
+    real = out["ramps"].get("real", {}).get("ceiling")
     null = out["ramps"].get("null", {})
-    if real is not None and null.get("ceiling_ticks_s"):
-        ratio = real / null["ceiling_ticks_s"]
+    if real is not None and null.get("ceiling"):
+        ratio = real / null["ceiling"]
         if ratio >= RATIO_TARGET:
             verdict = "PASS"
         elif null["bounded"]:
@@ -138,7 +176,7 @@ def report(ramps: dict[str, list[Step]], args: argparse.Namespace) -> dict[str, 
             verdict = "inconclusive (the null ceiling is a lower bound)"
         line = (
             f"real ceiling >= {RATIO_TARGET}x null ceiling: {real:,.0f} / "
-            f"{null['ceiling_ticks_s']:,.0f} ticks/s = {ratio:.2f}x -> {verdict}"
+            f"{null['ceiling']:,.0f} {unit} = {ratio:.2f}x -> {verdict}"
         )
         print(f"\ntarget: {line}")
         out["ratio"] = ratio
@@ -146,11 +184,11 @@ def report(ramps: dict[str, list[Step]], args: argparse.Namespace) -> dict[str, 
     elif "real" in out["ramps"] and "null" in out["ramps"]:
 
         def fmt(x: float | None) -> str:
-            return "none passed" if not x else f"{x:,.0f} ticks/s"
+            return "none passed" if not x else f"{x:,.0f} {unit}"
 
         line = (
             f"real ceiling >= {RATIO_TARGET}x null ceiling: no ratio (real "
-            f"{fmt(real)}, null {fmt(null.get('ceiling_ticks_s'))}) -> MISS"
+            f"{fmt(real)}, null {fmt(null.get('ceiling'))}) -> MISS"
         )
         print(f"\ntarget: {line}")
         out["verdict"] = line

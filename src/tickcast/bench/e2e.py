@@ -623,10 +623,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="step through these ticks/s (e.g. 250,500,1000) for each pipeline and report "
         "the highest each keeps up with; instead of the latency runs unless --demo-load",
     )
+    p.add_argument(
+        "--ceiling-symbols",
+        type=_counts,
+        help="instead of --ceiling: step through these symbol counts (e.g. 4,8,12), each "
+        "symbol at --symbol-rate ticks/s, so bars per second grow with each step",
+    )
+    p.add_argument(
+        "--symbol-rate",
+        type=float,
+        default=25.0,
+        help="ticks/s per symbol with --ceiling-symbols",
+    )
     p.add_argument("--step-seconds", type=float, default=20.0, help="seconds per --ceiling step")
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--logs", type=Path, help="keep the services' logs in this directory")
     return p
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected counts like 4,8,12") from None
+    if not counts or any(n <= 0 for n in counts) or counts != sorted(counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive counts, ascending")
+    return counts
 
 
 def _rates(text: str) -> list[float]:
@@ -648,9 +670,12 @@ def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         "window_ms",
         "step_seconds",
         "dispatch_concurrency",
+        "symbol_rate",
     ):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
+    if args.ceiling and args.ceiling_symbols:
+        p.error("--ceiling and --ceiling-symbols ramp different loads: give one")
     return args
 
 
@@ -676,7 +701,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(build_parser(), argv)
     lat = latency_args(args)
-    with_latency = not args.ceiling or args.demo_load
+    ramped = bool(args.ceiling or args.ceiling_symbols)
+    with_latency = not ramped or args.demo_load
     with tempfile.TemporaryDirectory(prefix="tickcast-bench-") as tmp:
         state = args.logs or Path(tmp)
         with private_backends(state) as base:
@@ -690,18 +716,18 @@ def main(argv: list[str] | None = None) -> int:
                 sources = {f: null_source for f in FUNCTIONS} if name == "null" else {}
                 if with_latency:
                     runs.append(measure(name, backends, lat, sources, state))
-                if args.ceiling:
+                if ramped:
                     ramps[name] = ceiling.ramp(name, backends, args, sources, state)
     out: dict[str, Any] = {}
     bad = []
     if with_latency:
         out = report(runs, lat)
         bad = [r for r in out["runs"].values() if isinstance(r["volume_check"], dict)]
-    if args.ceiling:
+    if ramped:
         figures = ceiling.report(ramps, args)
         # Ceiling alone: its figures at the top of the JSON, as before.
         out = out | {"ceiling": figures} if with_latency else figures
-    if with_latency and args.ceiling:
+    if with_latency and ramped:
         # Both of issue 16's relative targets, from this one invocation.
         lines = [x for x in target_lines(runs, lat) if "null p50" in x]
         lines += [out["ceiling"]["verdict"]] if "verdict" in out["ceiling"] else []
