@@ -23,7 +23,7 @@ def test_bench_all_quick_writes_every_suite_with_its_command(tmp_path: Path) -> 
     assert doc.startswith("# Benchmarks\n") and "- **Machine**: " in doc and "vCPU" in doc
     for suite in ("indicators", "e2e", "floor", "soak"):
         assert f"tickcast bench {suite} " in doc
-    assert "tickcast bench e2e --demo-load --duration 5 --ceiling " in doc
+    assert "tickcast bench e2e --demo-load --duration 5 --ceiling-symbols 2,4 " in doc
     assert "## ws_bridge" not in doc  # not asked for
     # Figures beside their references, as each suite printed them.
     assert "| SMA(20) |" in doc and "talipp" in doc

@@ -98,31 +98,57 @@ SUITES: tuple[Suite, ...] = (
     Suite(
         "ceiling", "Latency at the demo's load and the pipeline ceiling, in one invocation",
         "tickcast.bench.e2e",
-        ("--demo-load", "--duration", "30", "--ceiling", "250,500,1000,1500,2000,3000",
-         "--step-seconds", "20", "--symbols", "20", "--window-ms", "1000", "--grace-ms", "2000"),
-        ("--demo-load", "--duration", "5", "--ceiling", "20,40", "--step-seconds", "6",
-         "--symbols", "4", "--window-ms", "250", "--grace-ms", "2000"),
+        ("--demo-load", "--duration", "30", "--ceiling-symbols", "4,6,8,10,12,14,16,20,24",
+         "--symbol-rate", "25", "--step-seconds", "20", "--window-ms", "1000",
+         "--grace-ms", "2000"),
+        ("--demo-load", "--duration", "5", "--ceiling-symbols", "2,4", "--symbol-rate", "5",
+         "--step-seconds", "6", "--window-ms", "250", "--grace-ms", "2000"),
         "Null, then real, at `make demo`'s load (latency per hop), then on the shared "
-        "emulators the rate steps up with fresh symbols per step until the pipeline falls "
-        "behind (its lag grows by more than 1 s from the first third of the step to the "
-        "last, or under 90% of the last third's bars arrive) or, for real, loses a tick. "
-        "Issue 16's two targets (real p50 within 50 ms of null at the demo's load, real "
-        "ceiling at least 0.8x null) are printed with PASS/MISS. The emulator pushes at "
-        "most 2 requests per subscription at a time.",
+        "emulators the symbols step up (each at 25 ticks/s, 1 s bars: one bar per symbol "
+        "per second, so every hop's messages per second grow with them) with fresh symbols "
+        "per step until the pipeline falls behind (its lag grows by more than 1 s from the "
+        "first third of the step to the last, or under 90% of the last third's bars arrive) "
+        "or, for real, loses a tick. Issue 16's two targets (real p50 within 50 ms of null "
+        "at the demo's load, real ceiling at least 0.8x null) are printed with PASS/MISS. "
+        "The emulator pushes at most 2 requests per subscription at a time.",
         cli="e2e",
     ),
     Suite(
         "pull", "The same, delivered by tickcast's pull dispatcher instead of emulator push",
         "tickcast.bench.e2e",
         ("--delivery", "pull", "--demo-load", "--duration", "30",
-         "--ceiling", "250,500,1000,1500,2000,3000", "--step-seconds", "20", "--symbols", "20",
-         "--window-ms", "1000", "--grace-ms", "2000"),
-        ("--delivery", "pull", "--demo-load", "--duration", "5", "--ceiling", "20,40",
-         "--step-seconds", "6", "--symbols", "4", "--window-ms", "250", "--grace-ms", "2000"),
+         "--ceiling-symbols", "4,8,12,16,20,24,32,40", "--symbol-rate", "25",
+         "--step-seconds", "20", "--window-ms", "1000", "--grace-ms", "2000"),
+        ("--delivery", "pull", "--demo-load", "--duration", "5", "--ceiling-symbols", "2,4",
+         "--symbol-rate", "5", "--step-seconds", "6", "--window-ms", "250",
+         "--grace-ms", "2000"),
         "`tickcast local up --delivery pull` for both pipelines: tickcast's dispatcher "
         "streaming-pulls each subscription and posts the push envelope with 16 requests in "
         "flight per subscription, one per ordering key: the emulator's push limit removed.",
         cli="e2e",
+    ),
+    Suite(
+        "ticks", "The pipeline ceiling in ticks per message: per-tick work",
+        "tickcast.bench.e2e",
+        ("--ceiling", "6400,12800,19200,25600,32000,38400,44800", "--step-seconds", "20",
+         "--symbols", "4", "--window-ms", "1000", "--grace-ms", "2000"),
+        ("--ceiling", "200,400", "--step-seconds", "6", "--symbols", "2", "--window-ms", "250",
+         "--grace-ms", "2000"),
+        "4 symbols (4 bars a second whatever the rate) and one raw message a second that "
+        "grows with the rate: what rises is the work per tick (ingest's parsing, validation "
+        "and dedupe claims, features' bars, the bytes each hop carries), not per bar. The "
+        "null ingest only reshapes JSON; ingest's per-tick cost alone is `tickcast bench "
+        "ingest`.",
+        cli="e2e",
+    ),
+    Suite(
+        "ingest", "Ingest per tick, beside the null ingest", "tickcast.bench.ingest",
+        (), ("--ticks", "400", "--symbols", "3", "--messages", "3"),
+        "One raw Alpaca message of 12,800 trades over 4 symbols through the ingest stage "
+        "(parse and validate, filter, dedupe claims on a private redis-server, ticks "
+        "messages serialised; publishing captured), with CPython's collector defaults and "
+        "with tickcast.gctune as a function applies it, interleaved with the null "
+        "pipeline's ingest on the same messages.",
     ),
     Suite(
         "soak", "Soak: steady load, memory sampled", "tickcast.bench.soak",
