@@ -141,12 +141,17 @@ class Puller:
         self.path = f"projects/{project}/subscriptions/test-{uuid.uuid4().hex[:10]}"
         self.client.create_subscription(name=self.path, topic=f"projects/{project}/topics/{topic}")
 
-    def pull(self, n: int, timeout_s: float = 10.0) -> list[object]:
+    def pull(self, n: int, timeout_s: float = 10.0, max_messages: int = 100) -> list[object]:
+        """Up to `n` messages; `max_messages` per response (the client's gRPC channel
+        takes 4 MB a response: fewer for large messages)."""
         out: list[object] = []
         deadline = time.monotonic() + timeout_s
         while len(out) < n and time.monotonic() < deadline:
             resp = self.client.pull(
-                subscription=self.path, max_messages=100, timeout=2, return_immediately=True
+                subscription=self.path,
+                max_messages=max_messages,
+                timeout=2,
+                return_immediately=True,
             )
             if resp.received_messages:
                 self.client.acknowledge(

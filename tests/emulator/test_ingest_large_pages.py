@@ -57,24 +57,6 @@ def _page(symbol: str, n: int) -> bytes:
     return orjson.dumps({"results": results, "status": "OK", "ticker": symbol})
 
 
-def _pull_one_by_one(sub: Any, n: int, timeout_s: float) -> list[Any]:
-    """Pull as the puller does, one message per response: each is up to 2 MB and the
-    test client's gRPC channel takes 4 MB a response."""
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while len(out) < n and time.monotonic() < deadline:
-        resp = sub.client.pull(
-            subscription=sub.path, max_messages=1, timeout=2, return_immediately=True
-        )
-        if resp.received_messages:
-            ids = [m.ack_id for m in resp.received_messages]
-            sub.client.acknowledge(subscription=sub.path, ack_ids=ids)
-            out.extend(m.message for m in resp.received_messages)
-        else:
-            time.sleep(0.1)
-    return out
-
-
 def test_a_page_of_50000_trades_goes_out_in_messages_pubsub_accepts(
     backends: Any, puller: Any, symbol: str
 ) -> None:
@@ -90,7 +72,9 @@ def test_a_page_of_50000_trades_goes_out_in_messages_pubsub_accepts(
     assert app.post("/", json=_push(page, f"{symbol}-page")).status_code == 200
 
     want = -(-PAGE // MAX_TICKS_PER_MESSAGE)
-    got = [m for m in _pull_one_by_one(ticks_sub, want, 60) if m.ordering_key == symbol]
+    got = [
+        m for m in ticks_sub.pull(want, timeout_s=60, max_messages=1) if m.ordering_key == symbol
+    ]
     assert len(got) == want
     assert all(len(m.data) < PUBSUB_MESSAGE_LIMIT for m in got)
     bodies = sorted((orjson.loads(m.data) for m in got), key=lambda b: b["ticks"][0]["ts"])
@@ -100,5 +84,5 @@ def test_a_page_of_50000_trades_goes_out_in_messages_pubsub_accepts(
 
     # A redelivery of the page publishes nothing more (ingest's done mark).
     assert app.post("/", json=_push(page, f"{symbol}-page")).status_code == 200
-    again = [m for m in _pull_one_by_one(ticks_sub, 1, 5) if m.ordering_key == symbol]
+    again = [m for m in ticks_sub.pull(1, timeout_s=5, max_messages=1) if m.ordering_key == symbol]
     assert again == []

@@ -641,24 +641,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _counts(text: str) -> list[int]:
+def _ascending(text: str, kind: type[float] | type[int], what: str, example: str) -> list[Any]:
     try:
-        counts = [int(x) for x in text.split(",")]
+        values = [kind(x) for x in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected counts like 4,8,12") from None
-    if not counts or any(n <= 0 for n in counts) or counts != sorted(counts):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected positive counts, ascending")
-    return counts
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {what} like {example}") from None
+    if not values or any(v <= 0 for v in values) or values != sorted(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive {what}, ascending")
+    return values
+
+
+def _counts(text: str) -> list[int]:
+    return _ascending(text, int, "counts", "4,8,12")
 
 
 def _rates(text: str) -> list[float]:
-    try:
-        rates = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected rates like 250,500,1000") from None
-    if not rates or any(r <= 0 for r in rates) or rates != sorted(rates):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected positive rates, ascending")
-    return rates
+    return _ascending(text, float, "rates", "250,500,1000")
 
 
 def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
