@@ -207,6 +207,23 @@ def test_a_redis_that_keeps_forgetting_the_scripts_gets_an_error_not_a_loop(
     assert len(loads) == 2  # the claim script and the in-flight one, once each
 
 
+def test_features_commit_against_a_redis_that_keeps_forgetting_gets_an_error_not_a_loop(
+    db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for features' commit script (features/store.py)."""
+    from redis.exceptions import NoScriptError
+
+    from tickcast.features.store import StateStore
+
+    store = StateStore(db, 60)
+    loads: list[str] = []
+    monkeypatch.setattr(db, "script_load", lambda script: loads.append(script))
+    db.script_flush()
+    with pytest.raises(NoScriptError):
+        store.apply_batch("AAPL", 1, "b", lambda r, lost: ({"v": 2}, []), T0 // 1_000_000)
+    assert len(loads) == 1
+
+
 # The claim script before claims were packed (one HSETNX per tick, ARGV of bucket
 # index, digest pairs), kept verbatim: instances running it and instances running
 # the packed one share a Redis during a rolling deploy.

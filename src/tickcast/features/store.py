@@ -242,6 +242,7 @@ class StateStore:
         indexes: tuple[int, int] | None,
         keys: list[str],
         args: list[Any],
+        reloaded: bool = False,
     ) -> Any:
         """The trade-index changes, the clock's indexes and the commit in one
         non-transactional pipeline: one round trip on a single Redis. Every part is
@@ -284,8 +285,10 @@ class StateStore:
         try:
             return pipe.execute()[-1]
         except NoScriptError:  # Redis restarted and forgot it: load it, send again
+            if reloaded:  # once: a server that still lacks it raises (5xx, redelivery)
+                raise
             self._redis.script_load(_CAS)
-            return self._send(symbol, interval_s, w, indexes, keys, args)
+            return self._send(symbol, interval_s, w, indexes, keys, args, reloaded=True)
 
     def trade_index(
         self, symbol: str, interval_s: int, starts: list[int]
