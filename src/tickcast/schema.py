@@ -184,6 +184,8 @@ _SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydant
 M = TypeVar("M", bound=BaseModel)
 _new = object.__new__
 _set = object.__setattr__  # the models are frozen: their own __setattr__ refuses
+# Defaults of these types can be shared between instances.
+_IMMUTABLE = (type(None), bool, int, float, str, tuple, type(PydanticUndefined))
 
 
 class Unchecked(Generic[M]):
@@ -216,6 +218,3 @@ class Unchecked(Generic[M]):
         _set(m, "__pydantic_extra__", None)
         _set(m, "__pydantic_private__", None)
         return m
-
-
-_IMMUTABLE = (type(None), bool, int, float, str, tuple, type(PydanticUndefined))

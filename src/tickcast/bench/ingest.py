@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from tickcast import gctune
 from tickcast.cliargs import positive_int
 from tickcast.pubsub import PushedMessage
 from tickcast.replay import rfc3339_ns
@@ -68,9 +69,9 @@ def raw_message(k: int, ticks: int, symbols: int) -> PushedMessage:
 
 
 def _collector(tuned: bool) -> None:
-    if tuned:
+    if tuned:  # as tickcast.gctune applies it (no gc.collect: the runs are interleaved)
         gc.freeze()
-        gc.set_threshold(50_000, 10, 10)
+        gc.set_threshold(gctune.GEN0_THRESHOLD, 10, 10)
     else:
         gc.unfreeze()
         gc.set_threshold(700, 10, 10)
